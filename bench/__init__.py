@@ -1,0 +1,1 @@
+"""Ratio benchmarks; figures are recorded by hand in RESULTS.md."""

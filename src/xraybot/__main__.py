@@ -1,0 +1,3 @@
+from xraybot.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ExchangeGateway port and its adapters: ccxt (live exchanges and the simulator) and paper."""

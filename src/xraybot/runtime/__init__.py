@@ -1,0 +1,1 @@
+"""Wiring: configuration, logging, clocks and the processes that run everything."""

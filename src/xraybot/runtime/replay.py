@@ -1,0 +1,352 @@
+"""Faithful replay: the live engine, driven by a replay clock, trading against the simulator.
+
+``replay`` writes the given candles as replay files, serves the simulator in-process over
+them (``sim.replay.ReplayMarket`` on a frozen ``SimClock``) and runs one paper user with the
+strategy through ``EmbeddedRuntime``: the shared feed, ``trading.step.decide``, the order
+manager and the journal, exactly as ``xraybot run`` does. The simulator clock and the
+runtime's ``ManualClock`` move together, one candle at a time, and the next step waits until
+every symbol's candle was decided, so a replay is deterministic however slow the machine.
+
+The first decision is on the candle that completes the step's window (``window_size``); the
+last is on the second-to-last candle, whose order fills at the last candle's open, as the
+kernel's last possible fill. A position still open at the end is closed on paper at the last
+candle's close with reason ``end``, as the kernel does. The journal's trades become the
+backtest's ``TradeRecords`` so the two can be compared: entry/exit times are the candles
+whose open filled (the fill time floored to the timeframe), prices are the paper fills (the
+simulator's quote plus the paper slippage), amounts in base units.
+
+Each decision goes through HTTP to the in-process simulator, so a replay is far slower than
+the kernel (tens of milliseconds per candle). Spot only for now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gzip
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xraybot.backtest.results import BacktestSettings, TradeRecords
+from xraybot.data.feed_events import FeedSettings
+from xraybot.exchange.ccxt_gateway import CcxtGateway
+from xraybot.exchange.port import ExchangeGateway
+from xraybot.exchange.quirks import ccxt_config, quirks_for
+from xraybot.matching.rules import EXIT_REASON_NAMES, EXIT_SIGNAL
+from xraybot.model.candles import Candles
+from xraybot.model.errors import InvalidInputError, OperationalError
+from xraybot.model.fills import Trade
+from xraybot.model.signals import Direction
+from xraybot.model.users import TradingMode, UserProfile
+from xraybot.runtime.clock import ManualClock
+from xraybot.runtime.embedded import EmbeddedRuntime, EmbeddedSettings
+from xraybot.runtime.embedded_users import GatewayFactory, RunUser, risk_profile
+from xraybot.runtime.servers import serve_in_thread
+from xraybot.sim.app import create_app
+from xraybot.sim.clock import SimClock
+from xraybot.sim.config import RateLimits, SimConfig
+from xraybot.sim.replay import ReplayMarket
+from xraybot.storage.memory import MemoryJournal, MemoryOrderRepository, MemoryStore
+from xraybot.strategy.base import Strategy
+from xraybot.trading.step import StepConfig, window_size
+from xraybot.users.settings import settings_from
+
+EXCHANGE = "sim"
+USER_ID = "replay"
+_DATA_EXCHANGE = "replay"  # the folder the candles are written to
+_FILL_OFFSET_MS = 1  # decide just after a close: the candle is closed, the next one just open
+_REASON_CODES = {name: code for code, name in EXIT_REASON_NAMES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay traded: the journal's trades per symbol, as the backtest's records."""
+
+    strategy: str
+    timeframe: str
+    trades: Mapping[str, TradeRecords]  # by symbol
+    first_decision_ts: Mapping[str, int]  # by symbol: the first candle decided
+    decisions: int
+    errors: int
+
+
+def _write_files(root: Path, candles_by_symbol: Mapping[str, Candles]) -> None:
+    folder = root / "ohlcv" / _DATA_EXCHANGE
+    folder.mkdir(parents=True)
+    for symbol, candles in candles_by_symbol.items():
+        base, _, quote = symbol.partition("/")
+        lines = ["timestamp,open,high,low,close,volume"]
+        for i in range(len(candles)):
+            lines.append(
+                f"{int(candles.ts_ms[i])},{float(candles.open[i])!r},"
+                f"{float(candles.high[i])!r},{float(candles.low[i])!r},"
+                f"{float(candles.close[i])!r},{float(candles.volume[i])!r}"
+            )
+        path = folder / f"{base}_{quote}-{candles.timeframe}.csv.gz"
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+
+def _check(candles_by_symbol: Mapping[str, Candles], settings: BacktestSettings) -> str:
+    if not candles_by_symbol:
+        raise InvalidInputError("a replay needs candles; found no symbol.")
+    if settings.market != "spot":
+        raise InvalidInputError(
+            f"a replay trades spot only for now; found market={settings.market!r}. "
+            "Replay with market='spot' or use the kernel."
+        )
+    timeframes = {c.timeframe for c in candles_by_symbol.values()}
+    if len(timeframes) != 1:
+        raise InvalidInputError(
+            f"a replay runs one timeframe; found {', '.join(sorted(timeframes))}."
+        )
+    for symbol in candles_by_symbol:
+        if "/" not in symbol or ":" in symbol:
+            raise InvalidInputError(
+                f"a replay symbol must be a spot pair like BTC/USDT; found {symbol!r}."
+            )
+    return timeframes.pop()
+
+
+def _user(symbols: Sequence[str], spec: str, params: Mapping[str, Any], timeframe: str) -> RunUser:
+    profile = UserProfile(
+        user_id=USER_ID, name=USER_ID, created_ts_ms=0, exchange=EXCHANGE, mode=TradingMode.PAPER
+    )
+    document = {
+        "exchange": EXCHANGE,
+        "market": "spot",
+        "mode": "paper",
+        "leverage_cap": 1,
+        "selection": {"symbols": list(symbols)},
+        "strategy": {"name": spec, "timeframe": timeframe, "params": dict(params)},
+    }
+    return RunUser(profile=profile, settings=settings_from(document, where="the replay user"))
+
+
+def _records(trades: Sequence[Trade], candles: Candles) -> TradeRecords:
+    tf = candles.timeframe_ms
+    trades = sorted(trades, key=lambda t: (t.entry_ts_ms, t.exit_ts_ms))
+    entry_ts = np.array([t.entry_ts_ms - t.entry_ts_ms % tf for t in trades], dtype=np.int64)
+    exit_ts = np.array([t.exit_ts_ms - t.exit_ts_ms % tf for t in trades], dtype=np.int64)
+    direction = np.array(
+        [1 if t.direction is Direction.LONG else -1 for t in trades], dtype=np.int8
+    )
+    entry = np.array([float(t.entry_price) for t in trades], dtype=np.float64)
+    exit_ = np.array([float(t.exit_price) for t in trades], dtype=np.float64)
+    amount = np.array([float(t.amount) for t in trades], dtype=np.float64)
+    fee = np.array([float(t.fees) for t in trades], dtype=np.float64)
+    pnl = (exit_ - entry) * amount * direction - fee
+    reason = np.array(
+        [_REASON_CODES.get(t.exit_reason, EXIT_SIGNAL) for t in trades], dtype=np.int8
+    )
+    ts = np.asarray(candles.ts_ms)
+    return TradeRecords(
+        entry_ts=entry_ts,
+        exit_ts=exit_ts,
+        direction=direction,
+        entry_price=entry,
+        exit_price=exit_,
+        amount=amount,
+        fee=fee,
+        funding=np.zeros(len(trades), dtype=np.float64),
+        pnl=pnl,
+        exit_reason=reason,
+        entry_index=np.searchsorted(ts, entry_ts).astype(np.int64),
+        exit_index=np.searchsorted(ts, exit_ts).astype(np.int64),
+    )
+
+
+async def _fast_sleep(seconds: float) -> None:
+    # The feed waits on the frozen simulator clock: look again soon instead of sleeping long.
+    await asyncio.sleep(min(seconds, 0.005))
+
+
+async def _wait(runtime: EmbeddedRuntime, target: int, timeout_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while sum(runtime.stats.decisions.values()) + runtime.stats.errors < target:
+        if loop.time() > deadline:
+            raise OperationalError(
+                f"the replay waited {timeout_s:g} s for a decision that never came; "
+                f"found {sum(runtime.stats.decisions.values())} decisions, "
+                f"{runtime.stats.errors} errors of {target}."
+            )
+        await asyncio.sleep(0.002)
+
+
+async def replay_async(
+    candles_by_symbol: Mapping[str, Candles],
+    strategy: Strategy,
+    params: Mapping[str, Any] | None = None,
+    settings: BacktestSettings | None = None,
+    *,
+    strategy_spec: str | None = None,
+    step_timeout_s: float = 30.0,
+    progress: Any = None,
+) -> ReplayResult:
+    """``replay`` inside a running event loop (see the module docstring)."""
+    settings = settings if settings is not None else BacktestSettings()
+    timeframe = _check(candles_by_symbol, settings)
+    resolved = strategy.resolve(dict(params or {}))
+    spec = strategy_spec if strategy_spec is not None else strategy.name
+    user = _user(list(candles_by_symbol), spec, dict(params or {}), timeframe)
+    exits = settings.exits if settings.exits is not None else strategy.exit_rules(resolved)
+    need = window_size(strategy, resolved, exits, risk_profile(user).sizing.volatility_period)
+    tf = next(iter(candles_by_symbol.values())).timeframe_ms
+    starts = [int(c.ts_ms[need - 1]) for c in candles_by_symbol.values() if len(c) > need]
+    if len(starts) != len(candles_by_symbol):
+        raise InvalidInputError(
+            f"a replay of {strategy.name} needs more than {need} candles per symbol "
+            f"(its window); found {min(len(c) for c in candles_by_symbol.values())}."
+        )
+    start = max(starts) + tf
+    end = min(int(c.ts_ms[-1]) for c in candles_by_symbol.values())
+    with tempfile.TemporaryDirectory(prefix="xraybot-replay-") as tmp:
+        _write_files(Path(tmp), candles_by_symbol)
+        sim_clock = SimClock(start + _FILL_OFFSET_MS, speed=0)
+        market = ReplayMarket(sim_clock, Path(tmp), exchange=_DATA_EXCHANGE)
+        config = SimConfig(port=0, match_interval_ms=0, rate_limits=RateLimits(enabled=False))
+        with serve_in_thread(create_app(config, market)) as url:
+            return await _drive(
+                url, sim_clock, start, end, tf, user, strategy, settings, candles_by_symbol,
+                need, step_timeout_s, progress,
+            )  # fmt: skip
+
+
+async def _drive(
+    url: str,
+    sim_clock: SimClock,
+    start: int,
+    end: int,
+    tf: int,
+    user: RunUser,
+    strategy: Strategy,
+    settings: BacktestSettings,
+    candles_by_symbol: Mapping[str, Candles],
+    need: int,
+    step_timeout_s: float,
+    progress: Any,
+) -> ReplayResult:
+    import ccxt.async_support
+
+    client = ccxt.async_support.mexc(
+        {**ccxt_config(EXCHANGE, sim_url=url, api_key=None, secret=None), "timeout_on_exit": 0}
+    )
+    public = CcxtGateway(client, quirks_for(EXCHANGE), lookup_delays_s=(0.05, 0.1))
+
+    async def public_for(exchange: str) -> ExchangeGateway:
+        return public
+
+    store = MemoryStore()
+    journal = MemoryJournal(store)
+    clock = ManualClock(sim_clock.now_ms())
+
+    def backtest_config(config: StepConfig) -> StepConfig:
+        return dataclasses.replace(
+            config, strategy=strategy, exits=settings.exits, directions=settings.directions
+        )
+
+    runtime = EmbeddedRuntime(
+        [user],
+        gateways=GatewayFactory(
+            public=public_for, paper_start={"USDT": Decimal(repr(float(settings.equity)))}
+        ),
+        journal=journal,
+        orders=MemoryOrderRepository(store),
+        clock=clock,
+        settings=EmbeddedSettings(
+            feed=FeedSettings(window=need, grace_s=0, clock_margin_ms=0, time_sync_s=3600),
+            feed_clock=sim_clock.now_ms,
+            sleep=_fast_sleep,
+            step_config=backtest_config,
+        ),
+    )
+    pairs = len(candles_by_symbol)
+    steps = (end - start) // tf
+    try:
+        await runtime.start()
+        if not runtime.traders:
+            raise OperationalError(f"the replay user was refused: {runtime.stats.refused}")
+        await _wait(runtime, pairs, step_timeout_s)
+        for k in range(steps):
+            now = sim_clock.advance(tf)
+            clock.set(now)
+            await _wait(runtime, pairs * (k + 2), step_timeout_s)
+            if progress is not None:
+                progress(k + 1, steps)
+        trades = list(await journal.trades(USER_ID))
+        trades += [
+            _close_at_end(p, candles_by_symbol[p.symbol]) for p in await journal.positions(USER_ID)
+        ]
+    finally:
+        await runtime.stop()
+        await public.close()
+    by_symbol = {
+        s: _records([t for t in trades if t.symbol == s], c) for s, c in candles_by_symbol.items()
+    }
+    return ReplayResult(
+        strategy=strategy.name,
+        timeframe=user.timeframe,
+        trades=by_symbol,
+        first_decision_ts={s: start - tf for s in candles_by_symbol},
+        decisions=sum(runtime.stats.decisions.values()),
+        errors=runtime.stats.errors,
+    )
+
+
+def _close_at_end(position: Any, candles: Candles) -> Trade:
+    """The kernel closes what is open at the last candle's close; a replay reports the same."""
+    return Trade(
+        trade_id=f"{position.symbol}-end",
+        user_id=position.user_id,
+        strategy=position.strategy,
+        symbol=position.symbol,
+        direction=position.direction,
+        amount=position.amount,
+        entry_price=position.entry_price,
+        exit_price=Decimal(repr(float(candles.close[-1]))),
+        entry_ts_ms=position.opened_ts_ms,
+        exit_ts_ms=int(candles.ts_ms[-1]),
+        fees=Decimal(0),
+        exit_reason="end",
+        leverage=1,
+    )
+
+
+def replay(
+    candles_by_symbol: Mapping[str, Candles],
+    strategy: Strategy,
+    params: Mapping[str, Any] | None = None,
+    settings: BacktestSettings | None = None,
+    *,
+    strategy_spec: str | None = None,
+    step_timeout_s: float = 30.0,
+    progress: Any = None,
+) -> ReplayResult:
+    """Replay ``candles_by_symbol`` through the live engine against the simulator.
+
+    ``strategy_spec`` is how the runtime loads the strategy (``load_strategy``; None: its
+    name, so a built-in); the ``strategy`` object itself is what decides. ``settings`` gives
+    the starting cash (``equity``), the exits (None: the strategy's own) and directions; spot
+    only.
+    ``progress(done, total)`` is called after each candle step.
+    """
+    return asyncio.run(
+        replay_async(
+            candles_by_symbol,
+            strategy,
+            params,
+            settings,
+            strategy_spec=strategy_spec,
+            step_timeout_s=step_timeout_s,
+            progress=progress,
+        )
+    )
+
+
+__all__ = ["ReplayResult", "replay", "replay_async"]

@@ -1,0 +1,1 @@
+"""Strategies: typed parameters and vectorized causal signals, shared by backtest and live."""

@@ -1,0 +1,1 @@
+"""The live side of the one decision path: step, order manager, reconcile, monitor."""

@@ -1,0 +1,1 @@
+"""Users' secrets and settings: credential encryption, log redaction, per-user settings."""

@@ -1,0 +1,1 @@
+"""Market X-ray: the universe screener, regimes, correlations, clusters, anomalies, reports."""
