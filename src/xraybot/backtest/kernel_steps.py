@@ -67,6 +67,7 @@ from xraybot.matching.kernel import (
     slippage_price_nb,
 )
 from xraybot.matching.rules import (
+    EXIT_END,
     EXIT_LIQUIDATION,
     EXIT_NONE,
     EXIT_SIGNAL,
@@ -250,15 +251,18 @@ def market_close(
 ) -> float:
     """Close all of the position with a market order at ``price`` slipped by ``rate``.
 
-    A fill at or past the liquidation price (a gap, or slippage) is a liquidation there:
-    an isolated position cannot lose more than the exchange lets it.
+    A fill at or past the liquidation price (a gap, or slippage) fills there instead: an
+    isolated position cannot lose more than the exchange lets it. A stop's fill there is a
+    liquidation; a signal, time or end close keeps its reason, because it happened at the
+    open (or the last close), before that candle's entries, and the slot it frees is free.
     """
     direction = int(pos[P_DIR])
     fill = slippage_price_nb(-direction, price, rate)
     liq = pos[P_LIQ]
     if direction * fill <= direction * liq:
         fill = liq
-        reason = EXIT_LIQUIDATION
+        if reason != EXIT_SIGNAL and reason != EXIT_TIME and reason != EXIT_END:
+            reason = EXIT_LIQUIDATION
     return close_part(pos, pos[P_QTY], fill, index, reason, rules, symbol, tf, ti, row)
 
 
