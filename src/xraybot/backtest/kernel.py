@@ -19,8 +19,9 @@ Semantics (``../shared/reference/rsi_reversion.md`` is the exact spec of the def
   (``trailing``, when strictly tightest) and the liquidation price (``liquidation``, when
   reached before every stop). Any market fill at or past the liquidation price (a gap through
   it, or slippage) fills at that price instead: isolated margin loses at most what it posted.
-  A stop filled there is a ``liquidation``; a signal, time or end close keeps its reason. Trailing and break-even follow the best price of the candles *already closed*,
-  never a guessed intrabar path.
+  A stop filled there is a ``liquidation``; a signal, time or end close keeps its reason.
+  Trailing and break-even follow the best price of the candles *already closed*, never a
+  guessed intrabar path.
 - Partial targets close ``fraction`` x the initial amount at their level, each as its own
   trade; the final target closes the rest. A position open after the last candle closes at
   the last close (``end``).
