@@ -247,6 +247,18 @@ def test_a_gap_past_the_liquidation_price_liquidates_there() -> None:
     assert trades.pnl[0] == pytest.approx(-950.0)
 
 
+def test_a_signal_exit_slipping_past_the_liquidation_price_fills_there_as_a_signal() -> None:
+    # Entry at 100 slipped 1 % to 101: liquidation at 101 x (1 - 1/10 + 0.005) = 91.405. The
+    # exit at the open of candle 2 (92) slips to 91.08, past it: it fills at the liquidation
+    # price, and stays a signal exit made at the open, before that candle's entries.
+    candles = bars([FLAT, (100, 100, 92, 92), (92, 93, 92, 92), FLAT])
+    settings = {"market": "swap", "leverage": 10.0, "slippage_bps": 100.0}
+    _, _, trades = run(candles, entry=(0,), exit=(1,), **settings)
+    assert reasons(trades) == ["signal"]
+    assert trades.exit_price[0] == pytest.approx(101 * (1 - 0.1 + 0.005))
+    assert trades.exit_index[0] == 2
+
+
 def test_funding_is_paid_at_each_boundary_held_across() -> None:
     candles = bars([FLAT] * 20)  # ts 0..19 h; 8 h boundaries at 8 h and 16 h
     settings = {"market": "swap", "funding_rate": 0.0001}
