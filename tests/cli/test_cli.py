@@ -45,6 +45,7 @@ def test_only_commands_that_exist_are_listed(capsys: pytest.CaptureFixture[str])
         "db",
         "demo",
         "exchange",
+        "fees",
         "keys",
         "kill",
         "optimize",

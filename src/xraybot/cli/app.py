@@ -147,6 +147,12 @@ def _kill(app: typer.Typer) -> None:
     kill_cmd.register(app)
 
 
+def _fees(app: typer.Typer) -> None:
+    from xraybot.cli import fees_cmd
+
+    fees_cmd.register(app)
+
+
 COMMANDS: dict[str, Registrar] = {
     "backtest": _backtest,
     "check-bias": _check_bias,
@@ -155,6 +161,7 @@ COMMANDS: dict[str, Registrar] = {
     "db": _db,
     "demo": _demo,
     "exchange": _exchange,
+    "fees": _fees,
     "keys": _keys,
     "kill": _kill,
     "optimize": _optimize,

@@ -40,6 +40,7 @@ PublicSource = Callable[[str], Awaitable[ExchangeGateway]]
 PaperFills = Callable[[str], Awaitable[Sequence[Fill]]]
 
 PAPER_SLIPPAGE = Decimal("0.0005")
+# What a paper user starts with when their settings say nothing (``paper.balance``).
 DEFAULT_PAPER_BALANCES: Mapping[str, Decimal] = {"USDT": Decimal(10_000)}
 
 
@@ -66,6 +67,11 @@ class RunUser:
     def symbols(self) -> tuple[str, ...]:
         blocked = set(self.settings.blacklist)
         return tuple(s for s in self.settings.selection.symbols if s not in blocked)
+
+
+def paper_wallet(user: RunUser) -> dict[str, Decimal]:
+    """The user's starting paper wallet: ``paper.balance`` of ``paper.currency``."""
+    return {user.settings.paper.currency: user.settings.paper.balance}
 
 
 class UserSource(Protocol):
@@ -190,7 +196,8 @@ class GatewayFactory:
     open_credentials: OpenCredentials | None = None
     pool: ExchangePool | None = None
     live_gateway: Callable[[RunUser, ApiCredentials], Awaitable[ExchangeGateway]] | None = None
-    paper_start: Mapping[str, Decimal] = field(default_factory=lambda: DEFAULT_PAPER_BALANCES)
+    # One wallet for every paper user (a replay's equity); None: each user's own setting.
+    paper_start: Mapping[str, Decimal] | None = None
     run_id: str = field(default_factory=lambda: f"{time.time_ns() // 1_000_000:x}")
     # Every journaled fill of a user, oldest first: with it a paper account is rebuilt
     # exactly at start-up (cash, holdings, swap positions); see ``journal_fills``.
@@ -200,13 +207,14 @@ class GatewayFactory:
         """The user's paper account: the starting balances plus every fill the journal has."""
         source: MarketDataSource = await self.public(user.settings.exchange)
         markets = await with_retries(source.markets)
+        start = paper_wallet(user) if self.paper_start is None else self.paper_start
         if self.paper_fills is None:
             return PaperGateway(
                 source,
-                balances=paper_balances(self.paper_start, positions, markets),
+                balances=paper_balances(start, positions, markets),
                 id_prefix=f"P{self.run_id}-",
             )
-        gateway = PaperGateway(source, balances=self.paper_start, id_prefix=f"P{self.run_id}-")
+        gateway = PaperGateway(source, balances=start, id_prefix=f"P{self.run_id}-")
         leverage = {p.symbol: p.leverage for p in positions}
         gateway.replay_fills(markets, await self.paper_fills(user.user_id), leverage)
         return gateway
@@ -240,6 +248,7 @@ __all__ = [
     "journal_fills",
     "load_users",
     "paper_balances",
+    "paper_wallet",
     "refuse_live",
     "risk_profile",
     "step_configs",

@@ -363,10 +363,55 @@ kill_switches = sa.Table(
     sa.Column("set_ts_ms", _ts(), nullable=False),
 )
 
+# Revision 0006: performance-fee accounting (no money moves). One account per user; the
+# cash flows in and out; each settled month's statement stored whole (money as exact decimal
+# strings in the JSON). No foreign key to users: like the journal, fee history outlives them.
+fee_accounts = sa.Table(
+    "fee_accounts",
+    metadata,
+    sa.Column("user_id", sa.String(_USER_ID_LENGTH), primary_key=True),
+    sa.Column("rate", Money(), nullable=False),
+    sa.Column("opening_equity", Money(), nullable=False),
+    sa.Column("high_water_mark", Money(), nullable=False),
+    sa.Column("fees_charged", Money(), nullable=False),
+    sa.Column("net_deposits", Money(), nullable=False),
+    sa.Column("opened_ts_ms", _ts(), nullable=False),
+    sa.Column("settled_ts_ms", _ts(), nullable=False),
+    # "YYYY-MM" of the last settled month; NULL until the first is settled.
+    sa.Column("settled_month", sa.String(7), nullable=True),
+    sa.Column("updated_ts_ms", _ts(), nullable=False),
+)
+
+fee_cash_flows = sa.Table(
+    "fee_cash_flows",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(_USER_ID_LENGTH), nullable=False),
+    sa.Column("ts_ms", _ts(), nullable=False),
+    sa.Column("amount", Money(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False),
+    sa.Column("recorded_ts_ms", _ts(), nullable=False),
+    sa.Index(None, "user_id", "ts_ms"),
+)
+
+fee_statements = sa.Table(
+    "fee_statements",
+    metadata,
+    sa.Column("user_id", sa.String(_USER_ID_LENGTH), primary_key=True),
+    sa.Column("year", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("month", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("performance_fee", Money(), nullable=False),
+    sa.Column("payload", _JSON, nullable=False),
+    sa.Column("issued_ts_ms", _ts(), nullable=False),
+)
+
 __all__ = [
     "Money",
     "backtest_results",
     "credentials",
+    "fee_accounts",
+    "fee_cash_flows",
+    "fee_statements",
     "fills",
     "fills_archive",
     "kill_switches",

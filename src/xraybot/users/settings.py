@@ -8,6 +8,7 @@ service layer validates it as a ``RiskProfile`` before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +77,31 @@ class StrategyChoice(BaseModel):
         return value
 
 
+class PaperAccount(BaseModel):
+    """The simulated wallet a paper user starts with (also their fee account's opening equity)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    balance: Decimal = Field(
+        default=Decimal(10_000), gt=0, allow_inf_nan=False, description="Starting quote cash."
+    )
+    currency: str = Field(default="USDT", min_length=1, description="The quote currency held.")
+
+
+class FeeSettings(BaseModel):
+    """What the operator charges the user: a performance fee above the high-water mark."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    performance_rate: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Share of new profit charged, e.g. 0.2 for 20 %; 0: no fee.",
+    )
+
+
 class UserSettings(BaseModel):
     """Everything a user chooses about their trading (``xraybot users set KEY=VALUE``)."""
 
@@ -98,6 +124,8 @@ class UserSettings(BaseModel):
     blacklist: tuple[str, ...] = Field(default=(), description="Symbols never traded.")
     notify: tuple[Channel, ...] = Field(default=("log",), description="Notification channels.")
     mode: Mode = Field(default="paper", description="paper, or live (also needs run --allow-live).")
+    paper: PaperAccount = PaperAccount()
+    fees: FeeSettings = FeeSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> UserSettings:
@@ -165,6 +193,8 @@ def with_changes(settings: UserSettings, assignments: list[str], *, where: str) 
 
 
 __all__ = [
+    "FeeSettings",
+    "PaperAccount",
     "StrategyChoice",
     "SymbolSelection",
     "UserSettings",
