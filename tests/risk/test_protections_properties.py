@@ -226,10 +226,12 @@ def test_risk_scale_is_in_zero_one_and_never_grows_as_drawdown_deepens(
 
 
 def test_every_protection_rule_has_its_compiled_form() -> None:
+    # The rules and, through the star import, the layout's builders.
+    modules = {core.__name__, core.__name__ + "_layout"}
     plain = {
         name
         for name, fn in vars(core).items()
-        if inspect.isfunction(fn) and fn.__module__ == core.__name__ and not name.startswith("_")
+        if inspect.isfunction(fn) and fn.__module__ in modules and not name.startswith("_")
     }
     assert plain - set(kernel.COMPILED) == {"block_name"}  # names are strings: Python only
     for name in plain - {"block_name"}:
