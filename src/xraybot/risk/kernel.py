@@ -2,13 +2,16 @@
 protections.
 
 Each ``*_nb`` is ``numba.njit(cache=True)`` applied to the plain function, unchanged, as
-``matching.kernel`` does for the matching rules: the backtest kernel and plain Python (the live
-engine, ``xraybot risk explain``) apply one rule with bit-identical results. Importing this
-module imports numba; the rule modules themselves never do.
+``matching.kernel`` does for the matching rules (a rule that calls a helper, such as
+``limits.limit_walk``, is compiled with the helper's compiled form bound in its place): the
+backtest kernel and plain Python (the live engine, ``xraybot risk explain``) apply one rule
+with bit-identical results. Importing this module imports numba; the rule modules themselves
+never do.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -22,6 +25,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _compile(fn: _F) -> _F:
     """Wrap a plain rule in a lazily compiling, disk-cached numba dispatcher of the same type."""
     return cast(_F, njit(cache=True)(fn))
+
+
+def _compile_calling(fn: _F, **callees: Callable[..., Any]) -> _F:
+    """Compile a rule with the helpers it calls by name bound to their compiled forms.
+
+    Rule modules never import numba, so a helper is a plain function in the rule's globals,
+    which numba cannot call; the compiled twin reads the same code with those names rebound.
+    """
+    namespace = {**fn.__globals__, **callees}
+    twin = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    twin.__module__ = fn.__module__
+    twin.__qualname__ = fn.__qualname__
+    twin.__doc__ = fn.__doc__
+    return _compile(cast(_F, twin))
 
 
 stop_level_nb = _compile(exits.stop_level)
@@ -45,8 +62,11 @@ COMPILED: dict[str, Callable[..., Any]] = {
 
 # -- limits (issue 7) ----------------------------------------------------------------------
 # risk.limits: open positions, exposure per symbol / cluster / in total, margin reserve.
-limit_block_nb = _compile(limits.limit_block)
-limit_room_nb = _compile(limits.limit_room)
+# One walk over the caps answers both questions (see risk.limits).
+limit_walk_nb = _compile(limits.limit_walk)
+limit_block_nb = _compile_calling(limits.limit_block, limit_walk=limit_walk_nb)
+limit_room_nb = _compile_calling(limits.limit_room, limit_walk=limit_walk_nb)
+COMPILED["limit_walk"] = limit_walk_nb
 COMPILED["limit_block"] = limit_block_nb
 COMPILED["limit_room"] = limit_room_nb
 

@@ -49,13 +49,83 @@ def limit_reason_name(code: int) -> str:
 
 # -- scalar rules ------------------------------------------------------------------------
 # numba-compilable like ``risk.exits``: floats in, an int code or a float out, NaN switches a
-# limit off, no calls to other Python functions (so the four caps are a loop). Each exposure
-# limit caps an amount already ``used`` at ``cap``; its room is the largest float ``x`` with
-# ``used + x <= cap`` in float arithmetic, and an entry passes when ``new <= room``. So
-# ``limit_room`` is exactly the largest notional ``limit_block`` accepts, and an accepted
-# entry never takes a sum past its cap, rounding included.
+# limit off, no min/max. Each exposure limit caps an amount already ``used`` at ``cap``; its
+# room is the largest float ``x`` with ``used + x <= cap`` in float arithmetic, and an entry
+# passes when ``new <= room``. Both questions, "may this entry open?" (``limit_block``) and
+# "how much may open?" (``limit_room``), are answered by the one walk over the caps in
+# ``limit_walk``, so a cap added there binds both; ``risk.kernel`` compiles the walk and binds
+# it into both compiled forms. So ``limit_room`` is exactly the largest notional
+# ``limit_block`` accepts, and an accepted entry never takes a sum past its cap, rounding
+# included.
 
 _CAPS = (LIMIT_SYMBOL, LIMIT_TOTAL, LIMIT_CLUSTER, LIMIT_MARGIN)
+
+
+def limit_walk(
+    open_count: float,
+    max_open: float,
+    symbol_notional: float,
+    total_notional: float,
+    new_notional: float,
+    equity: float,
+    max_symbol_exposure: float,
+    max_total_exposure: float,
+    cluster_notional: float,
+    max_cluster_exposure: float,
+    margin_multiplier: float,
+    leverage: float,
+) -> tuple[int, float]:
+    """Return (the first limit that refuses ``new_notional``, the room every limit leaves).
+
+    The arguments are ``limit_block``'s. The code is ``LIMIT_OK`` when ``new_notional`` fits
+    the room; the room is 0.0 for none, inf for no cap. ``new_notional`` is not validated
+    here (``limit_room`` has none to pass); a bad book gives ``(LIMIT_BAD_INPUT, 0.0)`` and a
+    full ``max_open`` ``(LIMIT_MAX_OPEN, 0.0)``.
+    """
+    if not (float(open_count) >= 0.0 and equity > 0.0 and equity < math.inf):
+        return LIMIT_BAD_INPUT, 0.0
+    if not (symbol_notional >= 0.0 and symbol_notional < math.inf):
+        return LIMIT_BAD_INPUT, 0.0
+    if not (total_notional >= 0.0 and total_notional < math.inf):
+        return LIMIT_BAD_INPUT, 0.0
+    if not (leverage >= 1.0 and leverage < math.inf):
+        return LIMIT_BAD_INPUT, 0.0
+    if cluster_notional < 0.0 or cluster_notional == math.inf:
+        return LIMIT_BAD_INPUT, 0.0  # NaN passes: no cluster
+    if not (margin_multiplier > 0.0 or math.isnan(margin_multiplier)):
+        return LIMIT_BAD_INPUT, 0.0
+    if symbol_notional == 0.0 and float(open_count) + 1.0 > float(max_open):
+        return LIMIT_MAX_OPEN, 0.0
+    code = LIMIT_OK
+    best = math.inf
+    for k in range(4):
+        if k == 0:
+            used = symbol_notional
+            cap = equity * max_symbol_exposure
+        elif k == 1:
+            used = total_notional
+            cap = equity * max_total_exposure
+        elif k == 2:
+            used = cluster_notional
+            cap = equity * max_cluster_exposure
+        else:
+            used = total_notional
+            cap = equity * leverage / margin_multiplier
+        if math.isnan(cap) or math.isnan(used):
+            continue
+        room = cap - used
+        if not room > 0.0:
+            room = 0.0
+        elif room < math.inf:
+            # cap - used is rounded: step down to the last float whose sum with used fits.
+            while room > 0.0 and used + room > cap:
+                room = float(np.nextafter(room, -math.inf))
+        # The first cap the entry overflows names the refusal; the walk goes on for the room.
+        if code == LIMIT_OK and (room == 0.0 or new_notional > room):
+            code = _CAPS[k]
+        if room < best:
+            best = room
+    return code, best
 
 
 def limit_block(
@@ -83,45 +153,12 @@ def limit_block(
     """
     if not (new_notional > 0.0 and new_notional < math.inf):
         return LIMIT_BAD_INPUT
-    if not (float(open_count) >= 0.0 and equity > 0.0 and equity < math.inf):
-        return LIMIT_BAD_INPUT
-    if not (symbol_notional >= 0.0 and symbol_notional < math.inf):
-        return LIMIT_BAD_INPUT
-    if not (total_notional >= 0.0 and total_notional < math.inf):
-        return LIMIT_BAD_INPUT
-    if not (leverage >= 1.0 and leverage < math.inf):
-        return LIMIT_BAD_INPUT
-    if cluster_notional < 0.0 or cluster_notional == math.inf:
-        return LIMIT_BAD_INPUT  # NaN passes: no cluster
-    if not (margin_multiplier > 0.0 or math.isnan(margin_multiplier)):
-        return LIMIT_BAD_INPUT
-    if symbol_notional == 0.0 and float(open_count) + 1.0 > float(max_open):
-        return LIMIT_MAX_OPEN
-    for k in range(4):
-        if k == 0:
-            used = symbol_notional
-            cap = equity * max_symbol_exposure
-        elif k == 1:
-            used = total_notional
-            cap = equity * max_total_exposure
-        elif k == 2:
-            used = cluster_notional
-            cap = equity * max_cluster_exposure
-        else:
-            used = total_notional
-            cap = equity * leverage / margin_multiplier
-        if math.isnan(cap) or math.isnan(used):
-            continue
-        room = cap - used
-        if not room > 0.0:
-            return _CAPS[k]
-        if room < math.inf:
-            # cap - used is rounded: step down to the last float whose sum with used fits.
-            while room > 0.0 and used + room > cap:
-                room = float(np.nextafter(room, -math.inf))
-        if new_notional > room:
-            return _CAPS[k]
-    return LIMIT_OK
+    code, _room = limit_walk(
+        open_count, max_open, symbol_notional, total_notional, new_notional, equity,
+        max_symbol_exposure, max_total_exposure, cluster_notional, max_cluster_exposure,
+        margin_multiplier, leverage,
+    )  # fmt: skip
+    return code
 
 
 def limit_room(
@@ -142,45 +179,12 @@ def limit_room(
     The arguments are ``limit_block``'s without ``new_notional``; sizing shrinks an order to
     this room instead of dropping it.
     """
-    if not (float(open_count) >= 0.0 and equity > 0.0 and equity < math.inf):
-        return 0.0
-    if not (symbol_notional >= 0.0 and symbol_notional < math.inf):
-        return 0.0
-    if not (total_notional >= 0.0 and total_notional < math.inf):
-        return 0.0
-    if not (leverage >= 1.0 and leverage < math.inf):
-        return 0.0
-    if cluster_notional < 0.0 or cluster_notional == math.inf:
-        return 0.0  # NaN passes: no cluster
-    if not (margin_multiplier > 0.0 or math.isnan(margin_multiplier)):
-        return 0.0
-    if symbol_notional == 0.0 and float(open_count) + 1.0 > float(max_open):
-        return 0.0
-    best = math.inf
-    for k in range(4):
-        if k == 0:
-            used = symbol_notional
-            cap = equity * max_symbol_exposure
-        elif k == 1:
-            used = total_notional
-            cap = equity * max_total_exposure
-        elif k == 2:
-            used = cluster_notional
-            cap = equity * max_cluster_exposure
-        else:
-            used = total_notional
-            cap = equity * leverage / margin_multiplier
-        if math.isnan(cap) or math.isnan(used):
-            continue
-        room = cap - used
-        if not room > 0.0:
-            return 0.0
-        if room < math.inf:
-            while room > 0.0 and used + room > cap:
-                room = float(np.nextafter(room, -math.inf))
-        if room < best:
-            best = room
-    return best
+    _code, room = limit_walk(
+        open_count, max_open, symbol_notional, total_notional, 0.0, equity,
+        max_symbol_exposure, max_total_exposure, cluster_notional, max_cluster_exposure,
+        margin_multiplier, leverage,
+    )  # fmt: skip
+    return room
 
 
 # -- Python API --------------------------------------------------------------------------
