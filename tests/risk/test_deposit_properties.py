@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from xraybot.model.market import Market, MarketKind
-from xraybot.risk.deposit import minimum_deposit, what_deposit_allows
+from xraybot.risk.deposit import DepositSettings, minimum_deposit, what_deposit_allows
 from xraybot.risk.sizing import size_position
 
 pytestmark = pytest.mark.properties
@@ -78,7 +78,7 @@ def test_the_minimum_deposit_holds_the_promised_positions(
     case: tuple[list[Market], dict[str, Any]],
 ) -> None:
     markets, config = case
-    report = minimum_deposit(markets, **config)
+    report = minimum_deposit(markets, DepositSettings(**config))
     assume(report.ok)
     deposit = report.minimum_deposit
     by_symbol = {market.symbol: market for market in markets}
@@ -126,11 +126,13 @@ def test_less_than_the_minimum_holds_fewer_positions(
     case: tuple[list[Market], dict[str, Any]],
 ) -> None:
     markets, config = case
-    report = minimum_deposit(markets, **config)
+    report = minimum_deposit(markets, DepositSettings(**config))
     assume(report.ok and report.minimum_deposit > 0)
-    at = what_deposit_allows(markets, report.minimum_deposit, **config)
+    at = what_deposit_allows(markets, report.minimum_deposit, DepositSettings(**config))
     assert at.positions >= report.positions
     assert not at.too_small
-    below = what_deposit_allows(markets, report.minimum_deposit * Decimal("0.98"), **config)
+    below = what_deposit_allows(
+        markets, report.minimum_deposit * Decimal("0.98"), DepositSettings(**config)
+    )
     # Fewer positions, or a market it can no longer trade.
     assert below.positions < report.positions or below.too_small

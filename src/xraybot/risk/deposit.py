@@ -17,20 +17,14 @@ pays each entry fee out of its cash. So ``max_open_positions`` concurrent positi
 The worst markets bind: a deposit must work whichever markets signal. Stakes go through
 ``sizing.stake_notional``, the same rule the backtest and the live engine size with.
 
-Settings shared by both questions: ``prices`` maps each symbol to its current price
-(minimum amounts are in base units or contracts); ``leverage`` applies to every market and
-must not exceed any market's maximum; ``fee_rate`` defaults to each market's taker fee.
-``stake_mode`` None sizes every position at its market's smallest order; otherwise it is a
-``risk.sizing`` mode with ``stake_amount`` (``fixed``: quote committed per position;
-``fraction``: share of equity; ``risk``: share of equity lost at a stop ``stop_distance``
-away), ``volatility`` / ``target_volatility`` (``vol_target``) or ``win_rate`` /
-``payoff`` / ``kelly_cap`` (``kelly``). Settings that can never work raise
-InvalidInputError.
+Both questions take one ``DepositSettings`` (``risk.deposit_settings``): the prices, the
+positions asked for, margin multiplier, leverage, fee and the stake mode with its inputs.
+Settings that can never work raise InvalidInputError naming the setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -46,11 +40,13 @@ from xraybot.risk.deposit_markets import (
     decimal_text,
     prepare,
 )
+from xraybot.risk.deposit_settings import DepositSettings
 from xraybot.risk.sizing import SIZE_FIXED
 
 __all__ = [
     "DepositAllowance",
     "DepositReport",
+    "DepositSettings",
     "MarketRequirement",
     "check_deposit",
     "minimum_deposit",
@@ -137,41 +133,9 @@ class DepositAllowance:
 # -- the two questions ------------------------------------------------------------------------
 
 
-def minimum_deposit(
-    markets: Sequence[Market],
-    *,
-    prices: Mapping[str, Decimal | float],
-    max_open_positions: int,
-    margin_multiplier: float = 1.0,
-    leverage: int = 1,
-    fee_rate: Decimal | float | None = None,
-    stake_mode: str | int | None = None,
-    stake_amount: float | None = None,
-    stop_distance: float | None = None,
-    volatility: float | None = None,
-    target_volatility: float | None = None,
-    win_rate: float | None = None,
-    payoff: float | None = None,
-    kelly_cap: float = 0.25,
-) -> DepositReport:
-    """Return the smallest deposit that holds ``max_open_positions`` positions at once."""
-    setup = prepare(
-        markets,
-        prices=prices,
-        max_open_positions=max_open_positions,
-        margin_multiplier=margin_multiplier,
-        leverage=leverage,
-        fee_rate=fee_rate,
-        stake_mode=stake_mode,
-        stake_amount=stake_amount,
-        stop_distance=stop_distance,
-        volatility=volatility,
-        target_volatility=target_volatility,
-        win_rate=win_rate,
-        payoff=payoff,
-        kelly_cap=kelly_cap,
-    )
-    return _report(setup)
+def minimum_deposit(markets: Sequence[Market], settings: DepositSettings) -> DepositReport:
+    """Return the smallest deposit that holds ``settings.max_open_positions`` positions at once."""
+    return _report(prepare(markets, settings))
 
 
 def _reachable(setup: DepositSetup) -> list[MarketRow]:
@@ -266,41 +230,12 @@ def _report(setup: DepositSetup) -> DepositReport:
 
 
 def what_deposit_allows(
-    markets: Sequence[Market],
-    deposit: Decimal | float,
-    *,
-    prices: Mapping[str, Decimal | float],
-    max_open_positions: int,
-    margin_multiplier: float = 1.0,
-    leverage: int = 1,
-    fee_rate: Decimal | float | None = None,
-    stake_mode: str | int | None = None,
-    stake_amount: float | None = None,
-    stop_distance: float | None = None,
-    volatility: float | None = None,
-    target_volatility: float | None = None,
-    win_rate: float | None = None,
-    payoff: float | None = None,
-    kelly_cap: float = 0.25,
+    markets: Sequence[Market], deposit: Decimal | float, settings: DepositSettings
 ) -> DepositAllowance:
     """Return how many positions ``deposit`` holds at once and which markets it can trade."""
     amount = to_decimal("deposit", deposit)
-    setup = prepare(
-        markets,
-        prices=prices,
-        max_open_positions=max_open_positions,
-        margin_multiplier=margin_multiplier,
-        leverage=leverage,
-        fee_rate=fee_rate,
-        stake_mode=stake_mode,
-        stake_amount=stake_amount,
-        stop_distance=stop_distance,
-        volatility=volatility,
-        target_volatility=target_volatility,
-        win_rate=win_rate,
-        payoff=payoff,
-        kelly_cap=kelly_cap,
-    )
+    setup = prepare(markets, settings)
+    max_open_positions = settings.max_open_positions
     report = _report(setup)
     cash = float(amount)
     quote = setup.quote
@@ -366,12 +301,14 @@ def _limit(setup: DepositSetup, cash: float) -> float:
     return cash if setup.code in (SMALLEST, SIZE_FIXED) else 1.0
 
 
-def check_deposit(markets: Sequence[Market], deposit: Decimal | float, **settings: Any) -> None:
+def check_deposit(
+    markets: Sequence[Market], deposit: Decimal | float, settings: DepositSettings
+) -> None:
     """Refuse a deposit that can open no position, naming the deposit that would.
 
-    For loading a configuration; ``settings`` are ``what_deposit_allows``'s.
+    For loading a configuration.
     """
-    allowance = what_deposit_allows(markets, deposit, **settings)
+    allowance = what_deposit_allows(markets, deposit, settings)
     if allowance.ok:
         return
     needs = [row.deposit_needed for row in allowance.markets if row.deposit_needed is not None]

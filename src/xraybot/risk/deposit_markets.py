@@ -15,15 +15,8 @@ from typing import Any
 from xraybot.model.errors import InvalidInputError
 from xraybot.model.market import Market
 from xraybot.risk.amounts import check_leverage, minimum_order, round_up, to_decimal
-from xraybot.risk.sizing import (
-    MODE_NAMES,
-    SIZE_ALL,
-    SIZE_FIXED,
-    SIZE_FRACTION,
-    SIZE_RISK,
-    mode_code,
-    stake_notional,
-)
+from xraybot.risk.deposit_settings import DepositSettings
+from xraybot.risk.sizing import MODE_NAMES, SIZE_ALL, SIZE_FIXED, SIZE_FRACTION, stake_notional
 
 MINIMUM = "minimum"  # stake mode None: every position is its market's smallest order
 SMALLEST = -1  # its code
@@ -95,23 +88,8 @@ class DepositSetup:
     drag: float  # equity left after one entry fee, per unit of equity (scaling modes)
 
 
-def prepare(
-    markets: Sequence[Market],
-    *,
-    prices: Mapping[str, Decimal | float],
-    max_open_positions: int,
-    margin_multiplier: float,
-    leverage: int,
-    fee_rate: Decimal | float | None,
-    stake_mode: str | int | None,
-    stake_amount: float | None,
-    stop_distance: float | None,
-    volatility: float | None,
-    target_volatility: float | None,
-    win_rate: float | None,
-    payoff: float | None,
-    kelly_cap: float,
-) -> DepositSetup:
+def prepare(markets: Sequence[Market], settings: DepositSettings) -> DepositSetup:
+    """Check ``settings`` against ``markets`` and work out each market's requirement."""
     if not markets:
         raise InvalidInputError("the deposit calculator needs at least one market; found none.")
     quotes = sorted({market.quote for market in markets})
@@ -120,53 +98,30 @@ def prepare(
             f"a deposit is in one currency, but the markets quote {', '.join(quotes)}; "
             "compute each quote currency's markets separately."
         )
-    if isinstance(max_open_positions, bool) or not (
-        isinstance(max_open_positions, int) and max_open_positions >= 1
-    ):
-        raise InvalidInputError(
-            f"max_open_positions must be a whole number >= 1; found {max_open_positions!r}."
-        )
-    multiplier = float(to_decimal("margin_multiplier", margin_multiplier))
-    if multiplier < 1:
-        raise InvalidInputError(
-            f"margin_multiplier must be >= 1 (the margin kept per unit of margin needed); "
-            f"found {margin_multiplier!r}."
-        )
-    code = SMALLEST if stake_mode is None else mode_code(stake_mode)
-    if code in (SIZE_FIXED, SIZE_FRACTION, SIZE_RISK) and (
-        stake_amount is None or not float(to_decimal("stake_amount", stake_amount)) > 0
-    ):
-        raise InvalidInputError(
-            f"stake mode {MODE_NAMES[code]!r} needs stake_amount > 0; found {stake_amount!r}."
-        )
-    slots = min(max_open_positions, len(markets))
+    multiplier = float(to_decimal("margin_multiplier", settings.margin_multiplier))
+    stake_code = settings.stake_code
+    code = SMALLEST if stake_code is None else stake_code
+    slots = min(settings.max_open_positions, len(markets))
     rows = tuple(
         _market_row(
             market,
-            prices=prices,
-            leverage=leverage,
-            fee_rate=fee_rate,
+            prices=settings.prices,
+            leverage=settings.leverage,
+            fee_rate=settings.fee_rate,
             multiplier=multiplier,
             code=code,
-            stake_args=(
-                math.nan if stake_amount is None else float(stake_amount),
-                math.nan if stop_distance is None else float(stop_distance),
-                math.nan if volatility is None else float(volatility),
-                math.nan if target_volatility is None else float(target_volatility),
-                math.nan if win_rate is None else float(win_rate),
-                math.nan if payoff is None else float(payoff),
-                float(kelly_cap),
-            ),
+            stake_args=settings.stake_args(),
             slots=slots,
         )
         for market in markets
     )
     if code not in (SMALLEST, SIZE_FIXED) and any(math.isnan(row.stake) for row in rows):
+        s = settings
         raise InvalidInputError(
-            f"stake mode {MODE_NAMES[code]!r} is missing an input or has one out of range "
-            f"(stake_amount {stake_amount!r}, stop_distance {stop_distance!r}, volatility "
-            f"{volatility!r}, target_volatility {target_volatility!r}, win_rate {win_rate!r}, "
-            f"payoff {payoff!r}, kelly_cap {kelly_cap!r})."
+            f"stake mode {MODE_NAMES[code]!r} has an input out of range (stake_amount "
+            f"{s.stake_amount!r}, stop_distance {s.stop_distance!r}, volatility "
+            f"{s.volatility!r}, target_volatility {s.target_volatility!r}, win_rate "
+            f"{s.win_rate!r}, payoff {s.payoff!r}, kelly_cap {s.kelly_cap!r})."
         )
     worst_fee = max((row.stake * row.fee for row in rows), default=0.0)
     drag = 1.0 - worst_fee if code not in (SMALLEST, SIZE_FIXED) else 1.0
@@ -197,9 +152,7 @@ def _market_row(
             f"the deposit calculator needs a price for {market.symbol} (its minimum amount "
             "is in base units); found none in prices."
         )
-    price = to_decimal(f"prices[{market.symbol!r}]", prices[market.symbol])
-    if price <= 0:
-        raise InvalidInputError(f"prices[{market.symbol!r}] must be > 0; found {price}.")
+    price = to_decimal(f"prices[{market.symbol!r}]", prices[market.symbol])  # > 0: checked
     lev = check_leverage(market, leverage)
     fee_d = market.taker_fee_rate if fee_rate is None else to_decimal("fee_rate", fee_rate)
     fee = max(float(fee_d), 0.0)

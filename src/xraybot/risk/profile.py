@@ -32,7 +32,7 @@ from xraybot.config_tables import read_table, validate_table
 from xraybot.model.candles import timeframe_to_ms
 from xraybot.model.errors import ConfigError, InvalidInputError
 from xraybot.model.market import Market, MarketKind
-from xraybot.risk.deposit import minimum_deposit, what_deposit_allows
+from xraybot.risk.deposit import DepositSettings, minimum_deposit, what_deposit_allows
 from xraybot.risk.exits import ExitRules
 from xraybot.risk.limits import LimitSettings
 from xraybot.risk.protections_settings import ProtectionSettings
@@ -426,14 +426,14 @@ def _deposit_problems(
         smallest_amount = max(market.min_amount, market.amount_tick) * market.contract_size
         price = market.min_cost / smallest_amount
     leverage = min(profile.leverage.max, market.max_leverage)
-    settings: dict[str, Any] = {
-        "prices": {market.symbol: price},
-        "max_open_positions": 1,
-        "margin_multiplier": profile.margin_multiplier,
-        "leverage": leverage,
+    settings = DepositSettings(
+        prices={market.symbol: price},
+        max_open_positions=1,
+        margin_multiplier=profile.margin_multiplier,
+        leverage=leverage,
         **_stake(profile, stop_distance, volatility),
-    }
-    allowance = what_deposit_allows([market], Decimal(repr(cash)), **settings)
+    )
+    allowance = what_deposit_allows([market], Decimal(repr(cash)), settings)
     need = allowance.markets[0]
     problems = []
     setting = (
@@ -456,7 +456,7 @@ def _deposit_problems(
         )
     else:
         # No deposit is enough: the calculator's report says what ties up too much.
-        report = minimum_deposit([market], **settings)
+        report = minimum_deposit([market], settings)
         problems.append(
             f"risk.sizing: {setting} can open no position on {market.symbol} whatever the "
             f"deposit: {report.reasons[-1] if report.reasons else 'see xraybot risk explain'}"

@@ -30,7 +30,7 @@ from xraybot.matching.rules import LONG
 from xraybot.model.candles import Candles
 from xraybot.model.errors import InvalidInputError, UnknownSymbolError
 from xraybot.model.market import Market, MarketKind
-from xraybot.risk.deposit import DepositReport, minimum_deposit
+from xraybot.risk.deposit import DepositReport, DepositSettings, minimum_deposit
 from xraybot.risk.exits import stop_level, target_level
 from xraybot.risk.leverage import LeverageDecision, choose_leverage, direction_of
 from xraybot.risk.limits import LimitDecision, OpenPosition, check_limits
@@ -382,25 +382,22 @@ def _deposit(
     profile: RiskProfile, market: Market, entry: EntryFacts, leverage: int, notes: list[str]
 ) -> DepositReport | None:
     sizing = profile.sizing
-    stake: dict[str, Any] = {
-        "stake_mode": sizing.mode,
-        "stake_amount": sizing.amount,
-        "stop_distance": entry.stop_distance,
-        "volatility": entry.volatility,
-        "target_volatility": sizing.target_volatility,
-        "win_rate": sizing.win_rate,
-        "payoff": sizing.payoff,
-        "kelly_cap": sizing.kelly_cap,
-    }
     try:
-        return minimum_deposit(
-            [market],
+        settings = DepositSettings(
             prices={market.symbol: entry.price},
             max_open_positions=profile.limits.max_open_positions or 1,
             margin_multiplier=profile.margin_multiplier,
             leverage=leverage,
-            **stake,
+            stake_mode=sizing.mode,
+            stake_amount=sizing.amount,
+            stop_distance=entry.stop_distance,
+            volatility=entry.volatility,
+            target_volatility=sizing.target_volatility,
+            win_rate=sizing.win_rate,
+            payoff=sizing.payoff,
+            kelly_cap=sizing.kelly_cap,
         )
+        return minimum_deposit([market], settings)
     except InvalidInputError as e:
         notes.append(f"deposit calculator: {e}")
         return None
