@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
+
 from xraybot.matching.rules import EXIT_REASON_CODES
 from xraybot.model.errors import InvalidInputError
 from xraybot.risk import protections as core
@@ -147,6 +149,24 @@ class ProtectionChain:
         self.params = settings.params()
         self.state = core.protection_state(len(self.symbols), settings.history())
         core.configure(self.state, self.params)
+
+    def add_symbols(self, symbols: Sequence[str]) -> None:
+        """Follow more symbols (a screener picked them); what was recorded is kept.
+
+        A symbol's block sits after the account's and the symbols' before it, so appending
+        blocks leaves every recorded exit, equity mark and pause where the core reads it.
+        """
+        new = [s for s in dict.fromkeys(symbols) if s not in self._index]
+        if not new:
+            return
+        history = int(self.state[core.S_HISTORY])
+        fresh = core.protection_state(len(new), history)
+        blocks = fresh[core.symbol_base(len(new), history, 0) :]
+        self.state = np.concatenate([self.state, blocks])
+        self.state[core.S_N_SYMBOLS] = len(self.symbols) + len(new)
+        for symbol in new:
+            self._index[symbol] = len(self.symbols)
+            self.symbols += (symbol,)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -6,34 +6,34 @@ refused with ``LiveTradingRefusedError`` and logged while paper users run), give
 user whose state cannot be reconciled is not traded and the alert is logged.
 
 Then one ``CandleFeed`` per exchange follows the union of every user's (symbol, timeframe):
-one fetch per pair per closed candle, fanned out. On each closed candle of (user, symbol) the
-runtime polls the user's open orders, runs ``trading.step.decide`` and submits the CLOSE or
-OPEN intent through the user's ``OrderManager`` (journaled before sent, deterministic client
-order ids). A SNAPSHOT's last candle is decided too, unless the journal already holds an OPEN
-or CLOSE order signalled on that very candle (client ids are deterministic): so a restart
-neither repeats nor contradicts a decision made before it, and a decision made again would
-yield the same client ids, which the order manager finds instead of placing a second order.
+one fetch per pair per closed candle, fanned out. Each user's candles are traded
+by ``embedded_trading`` once every symbol they follow has delivered the candle, in the
+portfolio kernel's order: the position monitor (stops, targets), the exits, then the entries,
+strongest signal first, each through ``trading.step.decide`` with the user's protection chain
+and every other open position counted by the limits (``embedded_account``), and sent through
+the user's ``OrderManager`` (journaled before sent, deterministic client order ids). A
+SNAPSHOT's last candle is decided too, unless the journal already holds an OPEN or CLOSE order
+signalled on that very candle (client ids are deterministic): so a restart neither repeats nor
+contradicts a decision made before it, and a decision made again would yield the same client
+ids, which the order manager finds instead of placing a second order.
 The journal is where a restart picks up.
 
 ``stop()`` (SIGINT/SIGTERM under ``run``) refuses new candles, waits for the decisions in
 flight, stops the feeds and closes the gateways; everything decided is already journaled.
 
-Each user has a ``trading.monitor.PositionMonitor``: every newly closed candle goes through
-``on_candle`` (stop, local targets, trailing and break-even moves) before the step decides,
-and an OPEN's stop and targets become its ``ProtectionPlan`` (the monitor places the
-take-profits once the OPEN has filled and watches the stop).
-
-Protection plans live in memory; at start-up each open position's plan is rebuilt from the
-journal (``PositionMonitor.restore``), else it is logged as unprotected.
+Each user has a ``trading.monitor.PositionMonitor`` (an OPEN's stop and targets become its
+``ProtectionPlan``) and one ``risk.protections_chain.ProtectionChain`` built from their risk
+profile (``embedded_account``). Protection plans live in memory; at start-up each open
+position's plan is rebuilt from the journal (``PositionMonitor.restore``), else it is logged
+as unprotected, and the chain is fed every closed trade of the journal, so a cooldown or a
+lock active before a restart still blocks after it.
 
 Screener-driven users are picked by ``embedded_selection`` (at start-up, then every
 ``selection_interval``); the kill switch and periodic reconciliation run in
-``embedded_kill``; protection plans and paper accounts are rebuilt from the journal at
-start-up.
+``embedded_kill``; paper accounts are rebuilt from the journal at start-up.
 
-TODO (issue 8): the protections chain is not fed (``decide`` gets ``protections=None``);
-``AccountView.others`` is empty (limits across symbols); the feed window is sized at
-start-up only; margin alerts are not acted on; notifications.
+TODO: the feed window is sized at start-up only; margin alerts are logged, not acted on;
+notifications (their own issue).
 """
 
 from __future__ import annotations
@@ -45,24 +45,16 @@ import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import structlog
 
 from xraybot.data.feed import CandleFeed, FeedEvent, FeedSettings, Sleep, wall_clock_ms
-from xraybot.data.feed_events import EventKind, Subscription
-from xraybot.exchange.port import ExchangeGateway
+from xraybot.data.feed_events import Subscription
 from xraybot.exchange.retry import with_retries
-from xraybot.model.errors import (
-    LiveTradingRefusedError,
-    OperationalError,
-    TemporaryError,
-    XraybotError,
-)
-from xraybot.model.ids import derive_client_order_id
-from xraybot.model.market import Market, MarketKind
+from xraybot.model.errors import LiveTradingRefusedError, OperationalError, XraybotError
+from xraybot.model.market import Market
 from xraybot.model.orders import Order
-from xraybot.model.signals import IntentKind, OrderIntent
+from xraybot.runtime.embedded_admit import Wiring, admit_user
 from xraybot.runtime.embedded_kill import (
     DEFAULT_RECONCILE_EVERY_MS,
     GuardStats,
@@ -74,18 +66,12 @@ from xraybot.runtime.embedded_selection import (
     SymbolPicker,
     picked_configs,
 )
-from xraybot.runtime.embedded_users import GatewayFactory, RunUser, refuse_live, step_configs
-from xraybot.trading.monitor import PositionMonitor
-from xraybot.trading.monitor_types import MonitorReport, ProtectionPlan
-from xraybot.trading.order_manager import OrderManager
+from xraybot.runtime.embedded_trading import CandleTrading, Trader
+from xraybot.runtime.embedded_users import GatewayFactory, RunUser
 from xraybot.trading.ports import Clock, Journal, OrderRepository
-from xraybot.trading.reconcile import reconcile_user
-from xraybot.trading.step import AccountView, StepConfig, StepDecision, decide, window_size
+from xraybot.trading.step import StepConfig, window_size
 
 log = structlog.get_logger(__name__)
-
-_SENT_NOW = frozenset({IntentKind.OPEN, IntentKind.CLOSE})
-_PROTECTIVE = frozenset({IntentKind.TAKE_PROFIT, IntentKind.STOP_LOSS})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,18 +91,6 @@ class EmbeddedSettings:
     # candle; None: no switch. Periodic reconciliation every so many ms; None: never.
     kill_switch: KillSource | None = None
     reconcile_every_ms: int | None = DEFAULT_RECONCILE_EVERY_MS
-
-
-@dataclass(slots=True)
-class Trader:
-    """One user being traded: their gateway, order manager and one step config per symbol."""
-
-    user: RunUser
-    gateway: ExchangeGateway
-    manager: OrderManager
-    monitor: PositionMonitor
-    configs: dict[str, StepConfig]
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(slots=True)
@@ -179,6 +153,19 @@ class EmbeddedRuntime:
             gateways.public, clock.now_ms, interval_s=self._settings.selection_interval
         )
         self._reselect: asyncio.Task[None] | None = None
+        self._trading = CandleTrading(
+            journal=journal,
+            orders=orders,
+            clock=clock,
+            guard=self._guard,
+            picker=self.picker,
+            decisions=self.stats.decisions,
+            submitted=self.stats.submitted,
+            on_error=self._count_error,
+        )
+
+    def _count_error(self) -> None:
+        self.stats.errors += 1
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -285,54 +272,25 @@ class EmbeddedRuntime:
     # -- start-up -------------------------------------------------------------------------
 
     async def _admit(self, user: RunUser) -> Trader | None:
-        refuse_live(user, self._settings.allow_live)
-        if user.live:
-            gateway = await self._gateways.live(user)
-        else:
-            positions = await self._journal.positions(user.user_id)
-            gateway = await self._gateways.paper(user, positions)
-        # Start-up is when the market list is loaded: a throttled answer is waited out.
-        markets = await with_retries(gateway.markets)
-        if user.settings.selection.screener:
-            configs = await self._picked(user, markets, set())
-        else:
-            configs = step_configs(user, markets)
-        if self._settings.step_config is not None:
-            configs = {symbol: self._settings.step_config(c) for symbol, c in configs.items()}
-        report = await reconcile_user(
-            user.user_id,
-            gateway,
-            self._journal,
-            self._orders,
-            symbols=list(configs),
-            now_ms=self._clock.now_ms(),
+        async def pick(markets: Mapping[str, Market]) -> dict[str, StepConfig]:
+            return await self._picked(user, markets, set())
+
+        wiring = Wiring(
+            gateways=self._gateways,
+            journal=self._journal,
+            orders=self._orders,
+            clock=self._clock,
+            allow_live=self._settings.allow_live,
+            step_config=self._settings.step_config,
         )
-        if not report.ok:
-            self._refuse(user.user_id, report.alert or "reconciliation refused")
-            await gateway.close()
+        # A timeout or a 5xx at start-up is waited out and the whole admission tried again
+        # (reconciliation is idempotent): one slow answer must not leave a user untraded
+        # for the whole run. Anything else refuses the user at once.
+        trader = await with_retries(lambda: admit_user(user, wiring, pick))
+        if isinstance(trader, str):
+            self._refuse(user.user_id, trader)
             return None
-        manager = OrderManager(gateway, self._journal, self._orders, self._clock)
-        monitor = PositionMonitor(manager, gateway, self._journal, self._orders, self._clock)
-        # Plans live in memory: rebuild each open position's from the journal (monitor.restore).
-        for position in await self._journal.positions(user.user_id):
-            config = configs.get(position.symbol)
-            try:
-                plan = (
-                    None
-                    if config is None
-                    else await monitor.restore(position, config, user.timeframe)
-                )
-            except XraybotError as e:  # trade the user anyway: the exit signal still closes it
-                log.error("rebuilding a protection plan failed", error=str(e))
-                plan = None
-            if plan is None:
-                log.warning(
-                    "position open at start-up has no protection plan; only its exit signal "
-                    "closes it",
-                    user_id=user.user_id,
-                    symbol=position.symbol,
-                )
-        return Trader(user=user, gateway=gateway, manager=manager, monitor=monitor, configs=configs)
+        return trader
 
     def _refuse(self, user_id: str, why: str) -> None:
         self.stats.refused[user_id] = why
@@ -355,13 +313,9 @@ class EmbeddedRuntime:
 
     def _callback(self, trader: Trader) -> Callable[[FeedEvent], Awaitable[None]]:
         async def on_event(event: FeedEvent) -> None:
-            if self._stopping or event.kind is EventKind.DROPPED or len(event.window) == 0:
-                if event.kind is EventKind.DROPPED:
-                    log.warning(
-                        "feed pair dropped", user_id=trader.user.user_id, reason=event.reason
-                    )
+            if self._stopping:
                 return
-            task = asyncio.ensure_future(self._on_candle(trader, event))
+            task = asyncio.ensure_future(self._trading.on_event(trader, event))
             self._inflight.add(task)
             try:
                 await asyncio.shield(task)
@@ -369,116 +323,6 @@ class EmbeddedRuntime:
                 self._inflight.discard(task)
 
         return on_event
-
-    async def _on_candle(self, trader: Trader, event: FeedEvent) -> None:
-        config = trader.configs.get(event.symbol)
-        if config is None:
-            return
-        user_id = trader.user.user_id
-        async with trader.lock:
-            try:
-                if event.kind is EventKind.SNAPSHOT and await self._decided(config, event):
-                    return
-                await trader.manager.resolve_unknown(user_id, event.symbol)
-                await trader.manager.poll_open(user_id, event.symbol)
-                if not await self._guard.allow(trader):
-                    return  # killed or stopped (runtime.embedded_kill)
-                if event.kind is EventKind.UPDATE:
-                    await self._monitor(trader, event)
-                now = int(event.window.ts_ms[-1]) + event.window.timeframe_ms
-                account = await self._account(trader, config)
-                decision = decide(event.window, max(now, self._clock.now_ms()), config, account)
-                await self._send(trader, decision)
-                if decision.opens is not None:
-                    plan = ProtectionPlan.from_decision(decision, config.exit_rules())
-                    trader.monitor.watch(plan)
-                    await self._report(trader.monitor.place(user_id))
-                self.stats.decisions[(user_id, event.symbol)] += 1  # decided and acted on
-            except TemporaryError as e:  # the next candle tries again
-                self.stats.errors += 1
-                log.warning("step failed", user_id=user_id, symbol=event.symbol, error=str(e))
-            except XraybotError as e:
-                self.stats.errors += 1
-                log.error("step failed", user_id=user_id, symbol=event.symbol, error=str(e))
-
-    async def _before_close(self, trader: Trader, intent: OrderIntent) -> OrderIntent | None:
-        """Cancel the position's resting targets (on spot they hold the coins), then size the
-        CLOSE to what the journal still holds: a target may have filled meanwhile."""
-        if await self._orders.get(intent.client_order_id) is not None:
-            return intent  # journaled before: the order manager settles it, never twice
-        user_id = trader.user.user_id
-        for order in await self._orders.open_orders(user_id, intent.symbol):
-            if order.kind in _PROTECTIVE:
-                await trader.manager.cancel(order.client_order_id)
-        position = await self._journal.position(user_id, intent.symbol)
-        if position is None or position.amount <= 0:
-            return None
-        if position.amount == intent.amount:
-            return intent
-        return dataclasses.replace(intent, amount=position.amount)
-
-    async def _monitor(self, trader: Trader, event: FeedEvent) -> None:
-        closed = event.closed
-        for i in range(len(closed)):
-            await self._report(
-                trader.monitor.on_candle(
-                    trader.user.user_id,
-                    event.symbol,
-                    open=float(closed.open[i]),
-                    high=float(closed.high[i]),
-                    low=float(closed.low[i]),
-                )
-            )
-
-    async def _report(self, pending: Awaitable[MonitorReport]) -> None:
-        report = await pending
-        for a in report.actions:
-            log.info(
-                "position monitor acted",
-                user_id=a.user_id,
-                symbol=a.symbol,
-                action=a.action,
-                client_order_id=a.client_order_id,
-                detail=a.detail,
-            )
-        for alert in report.alerts:
-            log.warning("margin alert", message=alert.message)
-
-    async def _decided(self, config: StepConfig, event: FeedEvent) -> bool:
-        """Whether the journal holds an OPEN or CLOSE order signalled on the last candle."""
-        ts_ms = int(event.window.ts_ms[-1])
-        for kind in _SENT_NOW:
-            cid = derive_client_order_id(
-                config.user_id, config.strategy.name, config.market.symbol, ts_ms, kind, 0
-            )
-            if await self._orders.get(cid) is not None:
-                return True
-        return False
-
-    async def _send(self, trader: Trader, decision: StepDecision) -> None:
-        for intent in decision.intents:
-            if intent.kind not in _SENT_NOW:
-                continue  # stops and targets: the position monitor's (module docstring)
-            if intent.kind is IntentKind.OPEN and not self.picker.may_open(
-                intent.user_id, intent.symbol
-            ):
-                continue  # dropped from the user's selection: managed until flat only
-            if intent.kind is IntentKind.CLOSE:
-                closing = await self._before_close(trader, intent)
-                if closing is None:
-                    continue
-                intent = closing
-            order = await trader.manager.submit(intent)
-            self.stats.submitted.append(order)
-            log.info(
-                "order submitted",
-                user_id=intent.user_id,
-                symbol=intent.symbol,
-                kind=intent.kind.value,
-                client_order_id=order.client_order_id,
-                status=order.status.value,
-                reason=intent.reason,
-            )
 
     # -- screener-driven users (embedded_selection) --------------------------------------
 
@@ -521,6 +365,7 @@ class EmbeddedRuntime:
                 if self._settings.step_config is not None:
                     added = {s: self._settings.step_config(c) for s, c in added.items()}
                 trader.configs.update(added)
+                trader.risk.chain.add_symbols(list(added))
         except XraybotError as e:  # the next scheduled pick tries again
             self.stats.errors += 1
             log.error("selection failed", user_id=user.user_id, error=str(e))
@@ -530,18 +375,6 @@ class EmbeddedRuntime:
             pairs = [(symbol, user.timeframe) for symbol in added]
             self._subscriptions.append((feed, feed.subscribe(pairs, self._callback(trader))))
             log.info("following newly selected symbols", user_id=user.user_id, symbols=list(added))
-
-    async def _account(self, trader: Trader, config: StepConfig) -> AccountView:
-        market = config.market
-        balances = await trader.gateway.fetch_balance(market.kind)
-        cash = balances.get(market.quote)
-        free = cash.free if cash is not None else Decimal(0)
-        total = cash.total if cash is not None else Decimal(0)
-        position = await self._journal.position(trader.user.user_id, market.symbol)
-        equity = total
-        if position is not None and market.kind is MarketKind.SPOT:
-            equity += position.amount * position.entry_price
-        return AccountView(equity=float(equity), free_cash=float(free), position=position)
 
 
 def users_by_id(users: Sequence[RunUser]) -> Mapping[str, RunUser]:

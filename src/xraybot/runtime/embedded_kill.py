@@ -35,7 +35,7 @@ from xraybot.trading.ports import Clock, Journal, OrderRepository
 from xraybot.trading.reconcile import reconcile_user
 
 if TYPE_CHECKING:
-    from xraybot.runtime.embedded import Trader
+    from xraybot.runtime.embedded_trading import Trader
 
 log = structlog.get_logger(__name__)
 

@@ -15,6 +15,13 @@ backtest's ``TradeRecords`` so the two can be compared: entry/exit times are the
 whose open filled (the fill time floored to the timeframe), prices are the paper fills (the
 simulator's quote plus the paper slippage), amounts in base units.
 
+With ``BacktestSettings.risk_rules`` on, the replay user trades under the same risk layer as
+the portfolio kernel (``replay_profile``): its protections, its limits (the tighter of
+``max_open_trades`` and ``max_open_positions``), its clusters, and the stake as the sizing
+(``fraction`` or ``fixed``); the runtime feeds the protections and counts every open position
+in the limits as the kernel does (``runtime.embedded_account``). Sizing modes other than the
+stake, a minimum notional, no shrinking to the limits and a kill time are refused.
+
 Each decision goes through HTTP to the in-process simulator, so a replay is far slower than
 the kernel (tens of milliseconds per candle). Spot only for now.
 """
@@ -44,6 +51,7 @@ from xraybot.model.errors import InvalidInputError, OperationalError
 from xraybot.model.fills import Trade
 from xraybot.model.signals import Direction
 from xraybot.model.users import TradingMode, UserProfile
+from xraybot.risk.profile import LimitTable, RiskProfile, SizingSettings
 from xraybot.runtime.clock import ManualClock
 from xraybot.runtime.embedded import EmbeddedRuntime, EmbeddedSettings
 from xraybot.runtime.embedded_users import GatewayFactory, RunUser, risk_profile
@@ -111,6 +119,47 @@ def _check(candles_by_symbol: Mapping[str, Candles], settings: BacktestSettings)
                 f"a replay symbol must be a spot pair like BTC/USDT; found {symbol!r}."
             )
     return timeframes.pop()
+
+
+def replay_profile(settings: BacktestSettings, timeframe: str) -> RiskProfile | None:
+    """The replay user's risk profile for the kernel's risk layer; None when its rules are off
+    (the user's default profile then sizes, with no protection or limit on)."""
+    layer = settings.risk_layer
+    if not settings.risk_rules or layer is None:
+        return None
+    refused = {
+        "sizing other than the stake": layer.sizing != "stake",
+        "a stake of all the free cash (its split across open slots)": settings.stake == "all",
+        "a min_notional": layer.min_notional > 0,
+        "shrink_to_limits off": not layer.shrink_to_limits,
+        "a kill_at_ms": layer.kill_at_ms is not None,
+    }
+    found = [name for name, bad in refused.items() if bad]
+    if found:
+        raise InvalidInputError(
+            f"a replay with risk_rules cannot express {', '.join(found)} yet; found them in "
+            "the settings. Use stake='fraction' or 'fixed' with sizing='stake', or the kernel."
+        )
+    limits = layer.limits
+    slots = settings.max_open_trades
+    max_open = slots if limits.max_open_positions is None else min(slots, limits.max_open_positions)
+    return RiskProfile(
+        market="spot",
+        timeframe=timeframe,
+        margin_multiplier=limits.margin_multiplier or 1.0,
+        sizing=SizingSettings(
+            mode=settings.stake,
+            amount=settings.stake_amount,
+            volatility_period=layer.volatility_period,
+        ),
+        limits=LimitTable(
+            max_open_positions=max_open,
+            max_symbol_exposure=limits.max_symbol_exposure,
+            max_total_exposure=limits.max_total_exposure,
+            max_cluster_exposure=limits.max_cluster_exposure,
+        ),
+        protections=layer.protections,
+    )
 
 
 def _user(symbols: Sequence[str], spec: str, params: Mapping[str, Any], timeframe: str) -> RunUser:
@@ -196,7 +245,8 @@ async def replay_async(
     spec = strategy_spec if strategy_spec is not None else strategy.name
     user = _user(list(candles_by_symbol), spec, dict(params or {}), timeframe)
     exits = settings.exits if settings.exits is not None else strategy.exit_rules(resolved)
-    need = window_size(strategy, resolved, exits, risk_profile(user).sizing.volatility_period)
+    profile = replay_profile(settings, timeframe) or risk_profile(user)
+    need = window_size(strategy, resolved, exits, profile.sizing.volatility_period)
     tf = next(iter(candles_by_symbol.values())).timeframe_ms
     starts = [int(c.ts_ms[need - 1]) for c in candles_by_symbol.values() if len(c) > need]
     if len(starts) != len(candles_by_symbol):
@@ -246,10 +296,21 @@ async def _drive(
     journal = MemoryJournal(store)
     clock = ManualClock(sim_clock.now_ms())
 
+    profile = replay_profile(settings, user.timeframe)
+    layer = settings.risk_layer
+    clusters = None
+    if profile is not None and layer is not None and layer.clusters:
+        symbols = list(candles_by_symbol)
+        labels = zip(symbols, layer.cluster_of(symbols).tolist(), strict=True)
+        clusters = {s: c for s, c in labels if c >= 0}  # -1: in no group, a cluster of its own
+
     def backtest_config(config: StepConfig) -> StepConfig:
-        return dataclasses.replace(
+        config = dataclasses.replace(
             config, strategy=strategy, exits=settings.exits, directions=settings.directions
         )
+        if profile is None:
+            return config
+        return dataclasses.replace(config, profile=profile, clusters=clusters)
 
     runtime = EmbeddedRuntime(
         [user],
@@ -349,4 +410,4 @@ def replay(
     )
 
 
-__all__ = ["ReplayResult", "replay", "replay_async"]
+__all__ = ["ReplayResult", "replay", "replay_async", "replay_profile"]
