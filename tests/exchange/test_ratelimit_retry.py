@@ -107,3 +107,10 @@ async def test_bad_settings_are_refused() -> None:
         await with_retries(call, attempts=0)
     with pytest.raises(InvalidInputError, match="max_wait_s"):
         await with_retries(call, max_wait_s=-1)
+
+
+async def test_a_plain_callable_returning_a_coroutine_is_awaited_and_retried() -> None:
+    # tenacity awaits only coroutine functions; a lambda's coroutine must not come back raw.
+    call, calls = failing(ExchangeUnavailableError("down"))
+    assert await with_retries(lambda: call(), attempts=2, sleep=FakeSleep()) == "ok"
+    assert calls[0] == 2

@@ -78,7 +78,12 @@ async def with_retries(
         sleep=sleep,
         reraise=True,
     )
-    result: T = await retrying(call)
+
+    # tenacity awaits only coroutine functions: a lambda's coroutine would come back raw.
+    async def attempt() -> T:
+        return await call()
+
+    result: T = await retrying(attempt)
     return result
 
 
