@@ -345,6 +345,11 @@ class CcxtGateway:
         """
         return await self._orders.create(order)
 
+    def supports_resting_stops(self, market: Market) -> bool:
+        """Whether a STOP_MARKET order on ``market`` rests on the exchange (swap trigger
+        orders, ``exchange.ordering_triggers``); elsewhere the stop is watched locally."""
+        return self._orders.supports_resting_stops(market)
+
     async def cancel_order(
         self,
         symbol: str,

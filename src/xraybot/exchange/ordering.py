@@ -24,6 +24,7 @@ from xraybot.exchange.errors import (
     exchange_error_code,
     translate,
 )
+from xraybot.exchange.ordering_triggers import TriggerDesk
 from xraybot.exchange.port import OrderReport, TradeReport
 from xraybot.exchange.quirks import ExchangeQuirks
 from xraybot.model.errors import (
@@ -58,6 +59,11 @@ class OrderDesk:
         self._client = client
         self._quirks = quirks
         self._delays = lookup_delays_s
+        self._triggers = TriggerDesk(self, client, quirks)
+
+    def supports_resting_stops(self, market: Market) -> bool:
+        """Whether a STOP_MARKET order on ``market`` rests on the exchange (ordering_triggers)."""
+        return self._triggers.supported(market)
 
     @property
     def _exchange(self) -> str:
@@ -80,14 +86,20 @@ class OrderDesk:
         amount, price = await self._checked(order, market)
         cid = order.client_order_id
         action = f"place {order.order_type} {order.side} order {cid} on {market.symbol}"
+        order_type, params = order.order_type.value, self._params(order, market)
+        if order.order_type is OrderType.STOP_MARKET:
+            # A trigger order: ccxt places a market order when the price reaches it.
+            order_type = OrderType.MARKET.value
+            params |= self._triggers.params(order)
+            params["triggerPrice"] = float(self._triggers.stop_price(order, market))
         try:
             placed = await self._client.create_order(
                 market.symbol,
-                order.order_type.value,
+                order_type,
                 order.side.value,
                 float(self._to_ccxt_amount(amount, market)),
                 None if price is None else float(price),
-                self._params(order, market),
+                params,
             )
         except TRANSLATABLE as e:
             return await self._after_failed_create(e, order, market, action)
@@ -96,10 +108,12 @@ class OrderDesk:
 
     async def _checked(self, order: Order, market: Market) -> tuple[Decimal, Decimal | None]:
         refused = f"{self._exchange}: order {order.client_order_id} on {market.symbol} refused"
-        if order.order_type is OrderType.STOP_MARKET:
+        stop = order.order_type is OrderType.STOP_MARKET
+        if stop and not self._triggers.supported(market):
             raise InvalidOrderError(
-                f"{refused}: stop orders are not placed on the exchange; the position monitor "
-                "(risk/exits) closes positions at their stop. Send a market or limit order."
+                f"{refused}: {self._exchange} {market.kind} has no resting stop orders here; "
+                "the position monitor (risk/exits) closes positions at their stop. Send a "
+                "market or limit order."
             )
         if not market.active:
             raise InvalidOrderError(
@@ -139,6 +153,8 @@ class OrderDesk:
                 raise InvalidOrderError(
                     f"{refused}: price {order.price} is below one tick ({market.price_tick})."
                 )
+        elif stop:
+            reference = self._triggers.stop_price(order, market)
         elif reference is None and market.min_cost > 0:
             # A market order's notional needs a price; the last trade is the honest estimate.
             reference = (await self._gateway.fetch_ticker(market.symbol)).last
@@ -277,7 +293,20 @@ class OrderDesk:
     async def fetch(
         self, market: Market, exchange_order_id: str | None, client_order_id: str | None
     ) -> OrderReport | None:
-        """Return the order by exchange id (preferred) or client id; None if it does not exist."""
+        """Return the order by exchange id (preferred) or client id; None if it does not exist.
+
+        A swap trigger order is found too (``ordering_triggers``; after it fired, as the
+        order it placed).
+        """
+        found = await self.fetch_regular(market, exchange_order_id, client_order_id)
+        if found is None and self._triggers.supported(market):
+            found = await self._triggers.find(market, exchange_order_id, client_order_id)
+        return found
+
+    async def fetch_regular(
+        self, market: Market, exchange_order_id: str | None, client_order_id: str | None
+    ) -> OrderReport | None:
+        """``fetch`` among regular orders only (no trigger orders)."""
         if exchange_order_id is None and client_order_id is None:
             raise InvalidInputError(
                 "fetching an order needs exchange_order_id or client_order_id; found neither."
@@ -326,6 +355,13 @@ class OrderDesk:
         """Cancel the order; an order already finished is reported as it is, not refused."""
         ref = exchange_order_id or client_order_id
         action = f"cancel order {ref} on {market.symbol}"
+        if self._triggers.supported(market):
+            plan = await self._triggers.find(market, exchange_order_id, client_order_id)
+            if plan is not None and not plan.status.is_terminal:
+                await self._triggers.cancel(market, plan)
+                plan = await self._triggers.find(market, plan.exchange_order_id, None)
+            if plan is not None:
+                return plan
         order_id = exchange_order_id
         if order_id is None and market.kind is MarketKind.SWAP:
             # MEXC cancels swap orders by exchange id only.
@@ -382,6 +418,9 @@ class OrderDesk:
                     market.symbol,
                 )
                 out += [parse_order(raw, market, self._quirks) for raw in raws]
+                if self._triggers.supported(market):
+                    plans = await self._triggers.open_orders(market, all_markets)
+                    out += [self._triggers.parse(raw, market) for raw in plans]
             return out
         for kind in sorted({m.kind for m in all_markets.values()}):
             raws = await self._gateway.call(
@@ -398,6 +437,12 @@ class OrderDesk:
                 )
                 if owner is not None:
                     out.append(parse_order(raw, owner, self._quirks))
+        swaps = [m for m in all_markets.values() if self._triggers.supported(m)]
+        if swaps:
+            for raw in await self._triggers.open_orders(None, all_markets):
+                owner = all_markets.get(str(raw.get("symbol")))
+                if owner is not None:
+                    out.append(self._triggers.parse(raw, owner))
         return out
 
     async def my_trades(

@@ -9,7 +9,8 @@ date. The account is unified: one wallet per asset for spot and swap alike.
 Behaviour that matches the ccxt gateway, so one contract suite runs on both: an unknown
 symbol raises UnknownSymbolError before any request; a client order id already used on
 the symbol returns that order instead of placing a second one; cancelling a finished order
-reports it as it is; stop orders and leverage on spot are refused.
+reports it as it is; leverage on spot is refused. Stop orders rest on swaps only
+(``paper_stops``: fired on the quotes this gateway fetches), as on the exchange.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from xraybot.exchange.paper_stops import PaperStop, PaperStops, takes_resting_stops
 from xraybot.exchange.port import (
     Balance,
     OrderBook,
@@ -28,10 +30,11 @@ from xraybot.exchange.port import (
 )
 from xraybot.matching.ledger import Ledger, LedgerFill, LedgerOrder, LedgerPosition
 from xraybot.model.candles import Candles
-from xraybot.model.errors import InvalidInputError, UnknownSymbolError
+from xraybot.model.errors import InvalidInputError, UnknownSymbolError, XraybotError
 from xraybot.model.fills import Fill
 from xraybot.model.market import Market, MarketKind
-from xraybot.model.orders import Order
+from xraybot.model.orders import Order, OrderStatus
+from xraybot.model.signals import OrderType
 
 
 class MarketDataSource(Protocol):
@@ -82,6 +85,21 @@ class PaperGateway:
         # a replay (simulator or replay clock) consistent with its candles.
         self._now_ms = now_ms
         self._last_ts_ms = 0
+        self._stops = PaperStops(id_prefix)
+
+    def supports_resting_stops(self, market: Market) -> bool:
+        """Whether a STOP_MARKET order on ``market`` rests here (swaps, ``paper_stops``)."""
+        return takes_resting_stops(market)
+
+    def restore_stops(self, orders: Iterable[Order]) -> None:
+        """Rest again the open STOP_MARKET swap orders of a restart's journal (their ids kept).
+
+        Call before reconciling: a fresh paper account has no stops, and the journal's open
+        stops would otherwise be missing from it.
+        """
+        for order in orders:
+            if order.order_type is OrderType.STOP_MARKET and not order.is_terminal:
+                self._stops.restore(order)
 
     @property
     def exchange_id(self) -> str:
@@ -172,6 +190,12 @@ class PaperGateway:
         """Fill ``order`` against the current quote, or rest it (rounded to the ticks)."""
         market = await self._market(order.symbol)
         bid, ask, ts_ms = (await self._refresh([market]))[market.symbol]
+        stop = self._stops.get(None, order.client_order_id)
+        if stop is not None or (
+            order.order_type is OrderType.STOP_MARKET and takes_resting_stops(market)
+        ):
+            stop = stop or self._stops.place(order, market, ts_ms)
+            return self._stop_report(stop)
         existing = self._ledger.order(market.symbol, client_order_id=order.client_order_id)
         if existing is not None:
             return _order_report(existing)  # a retried create: never place an order twice
@@ -200,6 +224,11 @@ class PaperGateway:
         """Cancel an open order; a finished one is reported as it is."""
         market = await self._market(symbol)
         _, _, ts_ms = (await self._refresh([market]))[symbol]
+        stop = self._stops.get(exchange_order_id, client_order_id)
+        if stop is not None:
+            if stop.status is OrderStatus.OPEN:
+                stop = self._stops.end(stop, OrderStatus.CANCELED, ts_ms)
+            return self._stop_report(stop)
         canceled = self._ledger.cancel(
             symbol,
             exchange_order_id=exchange_order_id,
@@ -218,6 +247,9 @@ class PaperGateway:
         """Return the order by either id, or None if the account has no such order."""
         market = await self._market(symbol)
         await self._refresh([market])
+        stop = self._stops.get(exchange_order_id, client_order_id)
+        if stop is not None:
+            return self._stop_report(stop)
         found = self._ledger.order(
             symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
         )
@@ -229,7 +261,8 @@ class PaperGateway:
             await self._refresh([await self._market(symbol)])
         else:
             await self._refresh(await self._active_markets())
-        return [_order_report(o) for o in self._ledger.open_orders(symbol)]
+        orders = [_order_report(o) for o in self._ledger.open_orders(symbol)]
+        return orders + [s.report() for s in self._stops.open(symbol)]
 
     async def fetch_my_trades(
         self, symbol: str, since_ms: int | None = None, limit: int | None = None
@@ -286,6 +319,7 @@ class PaperGateway:
     async def _active_markets(self) -> list[Market]:
         """Return the markets where the account has open orders or positions."""
         symbols = {o.symbol for o in self._ledger.open_orders()}
+        symbols |= {s.order.symbol for s in self._stops.open()}
         symbols |= {p.symbol for p in self._ledger.positions()}
         if not symbols:
             return []
@@ -312,7 +346,39 @@ class PaperGateway:
             self._last_ts_ms = max(self._last_ts_ms, ts_ms)
             self._ledger.on_quote(market, bid, ask, ts_ms)
             quotes[market.symbol] = (bid, ask, ts_ms)
+            for stop in self._stops.due(market.symbol, ticker.last):
+                self._fire(stop, market, bid, ask, ts_ms)
         return quotes
+
+    def _fire(self, stop: PaperStop, market: Market, bid: Decimal, ask: Decimal, ts: int) -> None:
+        order = stop.order
+        try:
+            self._ledger.place(
+                market,
+                side=order.side,
+                order_type=OrderType.MARKET,
+                amount=order.amount,
+                price=None,
+                client_order_id=order.client_order_id,
+                bid=bid,
+                ask=ask,
+                ts_ms=ts,
+                reduce_only=order.reduce_only,
+                leverage=order.leverage,
+            )
+        except XraybotError:  # as an exchange's trigger whose order is refused: it fails
+            self._stops.end(stop, OrderStatus.REJECTED, ts)
+            return
+        self._stops.end(stop, OrderStatus.FILLED, ts)
+
+    def _stop_report(self, stop: PaperStop) -> OrderReport:
+        if stop.status is OrderStatus.FILLED:  # fired: the ledger's market order tells
+            placed = self._ledger.order(
+                stop.order.symbol, client_order_id=stop.order.client_order_id
+            )
+            if placed is not None:
+                return _order_report(placed)
+        return stop.report()
 
     def _clock(self) -> int:
         return self._now_ms() if self._now_ms is not None else self._last_ts_ms

@@ -137,6 +137,44 @@ class SwapOrder:
         return self.deal_value / self.deal_vol if self.deal_vol else ZERO
 
 
+class PlanState(IntEnum):
+    """MEXC plan (trigger) order states."""
+
+    UNTRIGGERED = 1
+    CANCELED = 2
+    EXECUTED = 3
+    INVALID = 4
+    FAILED = 5  # triggered, but the order it places was refused
+
+
+@dataclass(slots=True, kw_only=True)
+class PlanOrder:
+    """A swap trigger order: places ``order_type`` on ``side`` when the price crosses.
+
+    ``trigger_type`` 1 fires when the last price is at or above ``trigger_price``, 2 at or
+    below; ``placed_id`` is the order it became.
+    """
+
+    order_id: str
+    external_oid: str | None
+    symbol: str
+    side: SwapSide
+    vol: Decimal
+    leverage: int | None
+    open_type: int
+    trigger_price: Decimal
+    trigger_type: int
+    execute_cycle: int
+    trend: int
+    order_type: int  # 1 limit, 2 post-only, 3 IOC, 4 FOK, 5 market
+    price: Decimal | None
+    state: PlanState = PlanState.UNTRIGGERED
+    error_code: int = 0
+    placed_id: str | None = None
+    created_ms: int
+    updated_ms: int
+
+
 @dataclass(slots=True, kw_only=True)
 class SpotTrade:
     """One spot fill."""
@@ -217,6 +255,8 @@ class Account:
     swap_external_oids: dict[str, str] = field(default_factory=dict)
     swap_deals: list[SwapDeal] = field(default_factory=list)
     resting_swap: dict[str, SwapOrder] = field(default_factory=dict)  # the open ones
+    plan_orders: dict[str, PlanOrder] = field(default_factory=dict)
+    plan_external_oids: dict[str, str] = field(default_factory=dict)
     positions: dict[tuple[str, int], Position] = field(default_factory=dict)
     closed_positions: list[Position] = field(default_factory=list)
     leverage: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)

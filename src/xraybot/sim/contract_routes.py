@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from xraybot.sim import contract_views
-from xraybot.sim.accounts import ZERO, Account, Position, SwapOrder
+from xraybot.sim.accounts import ZERO, Account, PlanState, Position, SwapOrder
 from xraybot.sim.book import depth
 from xraybot.sim.exchange import SimExchange
 from xraybot.sim.klines import SWAP_INTERVALS, swap_window
@@ -27,6 +27,7 @@ from xraybot.sim.replies import (
     number_text,
 )
 from xraybot.sim.swap_math import available_balance, liquidation_price, unrealized_pnl
+from xraybot.sim.swap_plans import plan_view
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Params = Mapping[str, str]
@@ -296,6 +297,43 @@ def contract_routes(exchange: SimExchange) -> list[Route]:
                 exchange.swap.cancel(account, order)
         return NO_DATA
 
+    # -- trigger (plan) orders: sim/swap_plans.py ----------------------------------------
+
+    def plan_place(account: Account, request: Request, body: Any) -> Any:
+        return exchange.plans.place(account, body_dict(body)).order_id
+
+    def plan_list(account: Account, request: Request, body: Any) -> Any:
+        params = request.query_params
+        wanted = params.get("symbol")
+        states = {int(s) for s in params.get("states", "").split(",") if s.strip().isdigit()}
+        chosen = [
+            o
+            for o in account.plan_orders.values()
+            if (not wanted or o.symbol == wanted)
+            and (not states or int(o.state) in states)
+            and _in_range(o.created_ms, params)
+        ]
+        return [plan_view(o) for o in _page(chosen, params)]
+
+    def plan_cancel(account: Account, request: Request, body: Any) -> Any:
+        if not isinstance(body, list) or not 0 < len(body) <= MAX_CANCEL_IDS:
+            raise MexcError(
+                CONTRACT_PARAM,
+                f"Param error! the body must be a JSON array of 1 to {MAX_CANCEL_IDS} "
+                '{"symbol", "orderId"} objects.',
+            )
+        for item in body:
+            fields = body_dict(item)
+            exchange.plans.cancel(account, fields.get("symbol"), str(fields.get("orderId", "")))
+        return NO_DATA
+
+    def plan_cancel_all(account: Account, request: Request, body: Any) -> Any:
+        wanted = body_dict(body).get("symbol") if body else None
+        for plan in account.plan_orders.values():
+            if plan.state is PlanState.UNTRIGGERED and (not wanted or plan.symbol == wanted):
+                exchange.plans.cancel(account, None, plan.order_id)
+        return NO_DATA
+
     def position_view(account: Account, p: Position) -> dict[str, Any]:
         symbol = venue.swap_symbol(p.symbol)
         mark = venue.swap_top(symbol).last
@@ -375,6 +413,10 @@ def contract_routes(exchange: SimExchange) -> list[Route]:
         Route(p + "order/cancel", signed(cancel), methods=post),
         Route(p + "order/cancel_with_external", signed(cancel_external), methods=post),
         Route(p + "order/cancel_all", signed(cancel_all), methods=post),
+        Route(p + "planorder/place", signed(plan_place), methods=post),
+        Route(p + "planorder/list/orders", signed(plan_list)),
+        Route(p + "planorder/cancel", signed(plan_cancel), methods=post),
+        Route(p + "planorder/cancel_all", signed(plan_cancel_all), methods=post),
         Route(p + "position/open_positions", signed(open_positions)),
         Route(p + "position/leverage", signed(leverage)),
         Route(p + "position/change_leverage", signed(change_leverage), methods=post),

@@ -12,6 +12,7 @@ from xraybot.sim.replies import CONTRACT_BAD_KEY, SPOT_BAD_KEY, MexcError
 from xraybot.sim.signing import verify_contract, verify_spot
 from xraybot.sim.spot_desk import SpotDesk
 from xraybot.sim.swap_desk import SwapDesk
+from xraybot.sim.swap_plans import PlanDesk
 from xraybot.sim.venue import Venue
 
 
@@ -24,6 +25,7 @@ class SimExchange:
         self.accounts = Accounts()
         self.spot = SpotDesk(self.venue)
         self.swap = SwapDesk(self.venue)
+        self.plans = PlanDesk(self.venue, self.swap)
         self.limiter = RateLimiter(config.rate_limits)
         self.reset()
 
@@ -53,12 +55,14 @@ class SimExchange:
         )
 
     def match(self) -> None:
-        """Fill every resting order the current quotes cross."""
+        """Fill every resting order the current quotes cross; fire the trigger orders reached."""
         for account in self.accounts.all():
             if account.resting_spot:
                 self.spot.match(account)
             if account.resting_swap:
                 self.swap.match(account)
+            if account.plan_orders:
+                self.plans.match(account)
 
     def spot_account(self, api_key: str | None, raw_query: str) -> Account:
         """Return the account a signed spot request belongs to, after checking its signature."""

@@ -246,7 +246,9 @@ class MonitorAction:
 
     user_id: str
     symbol: str
-    action: str  # "placed", "stop_moved", "stop_loss", "take_profit", "canceled", "closed"
+    # "placed", "watched_locally", "stop_moved", "stop_placed", "stop_replaced",
+    # "stop_loss", "take_profit", "refused", "canceled", "closed"
+    action: str
     client_order_id: str | None = None
     detail: str = ""
 

@@ -191,12 +191,19 @@ class OrderManager:
 
     async def _checked(self, intent: OrderIntent, market: Market) -> OrderIntent:
         refused = f"order {intent.client_order_id} on {market.symbol} refused before sending"
-        if intent.order_type is OrderType.STOP_MARKET:
-            raise InvalidOrderError(
-                f"{refused}: stop orders are not placed on the exchange; the position monitor "
-                "closes positions at their stop. Send a market or limit order."
-            )
         amount = market.round_amount(intent.amount)
+        stop = intent.stop_price
+        if intent.order_type is OrderType.STOP_MARKET and stop is not None:
+            # A resting stop (swap trigger order; the gateway refuses it where there are
+            # none): on the tick, never firing later than asked.
+            stop = market.round_price(
+                stop, Rounding.UP if intent.side is Side.SELL else Rounding.DOWN
+            )
+            if stop <= 0:
+                raise InvalidOrderError(
+                    f"{refused}: stop price {intent.stop_price} is below one tick "
+                    f"({market.price_tick})."
+                )
         price = intent.price
         if price is not None:
             # A rounded limit price must never be worse than the one asked for.
@@ -206,7 +213,7 @@ class OrderManager:
                 raise InvalidOrderError(
                     f"{refused}: price {intent.price} is below one tick ({market.price_tick})."
                 )
-        reference = price
+        reference = price if intent.order_type is not OrderType.STOP_MARKET else stop
         if reference is None and market.min_cost > 0:
             # A market order's notional needs a price; the last trade is the honest estimate.
             ticker = await self._retrying(lambda: self._gateway.fetch_ticker(market.symbol))
@@ -219,7 +226,7 @@ class OrderManager:
                 f"{market.amount_tick}) at price {reference}; the market minimums are amount "
                 f"{market.min_amount} and notional {market.min_cost} {market.quote}."
             ) from None
-        return dataclasses.replace(intent, amount=amount, price=price)
+        return dataclasses.replace(intent, amount=amount, price=price, stop_price=stop)
 
     async def _send(self, order: Order, *, may_exist: bool) -> Order:
         cid = order.client_order_id

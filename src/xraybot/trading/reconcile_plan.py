@@ -19,7 +19,7 @@ from xraybot.model.errors import IllegalTransitionError, InvalidInputError
 from xraybot.model.fills import Fill, Position, Trade
 from xraybot.model.market import Market
 from xraybot.model.orders import Order, OrderStatus
-from xraybot.model.signals import IntentKind
+from xraybot.model.signals import IntentKind, OrderType
 from xraybot.trading.order_fills import fill_from_trade, position_after_fill
 from xraybot.trading.reconcile_fills import (
     is_bot_order,
@@ -223,7 +223,10 @@ def _adopt(work: _Work, order: Order, report: OrderReport) -> Order | None:
     if mismatch:
         work.conflict(order.symbol, cid, "the orders disagree (" + "; ".join(mismatch) + ")")
         return None
-    if order.exchange_order_id not in (None, report.exchange_order_id):
+    # A resting stop (swap trigger order) reads, once fired, as the order it placed: its
+    # exchange id changes from the trigger's to that order's (exchange.ordering_triggers).
+    fired = order.order_type is OrderType.STOP_MARKET
+    if order.exchange_order_id not in (None, report.exchange_order_id) and not fired:
         work.conflict(
             order.symbol,
             cid,
@@ -232,9 +235,9 @@ def _adopt(work: _Work, order: Order, report: OrderReport) -> Order | None:
         )
         return None
     status = _status_of(report)
-    eid = order.exchange_order_id or report.exchange_order_id
-    if status is order.status and eid == order.exchange_order_id:
-        return order
+    eid = report.exchange_order_id if fired else order.exchange_order_id or report.exchange_order_id
+    if status is order.status and (eid == order.exchange_order_id or order.is_terminal):
+        return order  # a fired stop whose fills were just recorded: nothing left to move
     try:
         after = order.transition(
             status,
