@@ -147,6 +147,11 @@ class ExchangeGateway(Protocol):
         """Place ``order`` under its client order id (rounded to the market's ticks)."""
         ...
 
+    def supports_resting_stops(self, market: Market) -> bool:
+        """Whether a STOP_MARKET order on ``market`` rests on the exchange (a trigger order
+        that fires while the bot is down); where not, stops are watched locally."""
+        ...
+
     async def cancel_order(
         self,
         symbol: str,

@@ -63,7 +63,11 @@ async def admit_user(user: RunUser, wiring: Wiring, pick: Pick) -> Trader | str:
         gateway = await wiring.gateways.live(user)
     else:
         positions = await journal.positions(user.user_id)
-        gateway = await wiring.gateways.paper(user, positions)
+        paper = await wiring.gateways.paper(user, positions)
+        # A fresh paper account has no resting stops: the journal's open ones rest again,
+        # else reconciliation would find them missing and refuse the user.
+        paper.restore_stops(await wiring.orders.open_orders(user.user_id))
+        gateway = paper
     try:
         return await _wire(user, wiring, pick, gateway)
     except BaseException:
@@ -95,7 +99,14 @@ async def _wire(
         await gateway.close()
         return report.alert or "reconciliation refused"
     manager = OrderManager(gateway, journal, wiring.orders, wiring.clock)
-    monitor = PositionMonitor(manager, gateway, journal, wiring.orders, wiring.clock)
+    monitor = PositionMonitor(
+        manager,
+        gateway,
+        journal,
+        wiring.orders,
+        wiring.clock,
+        resting_stops=gateway.supports_resting_stops,
+    )
     await _restore_plans(user, monitor, journal, configs)
     risk = await _account_risk(user, gateway, journal, markets, configs)
     return Trader(
