@@ -149,14 +149,7 @@ class RuntimeGuard:
 
 def _log_report(report: MonitorReport) -> None:
     for a in report.actions:
-        log.warning(
-            "kill switch acted",
-            user_id=a.user_id,
-            symbol=a.symbol,
-            action=a.action,
-            client_order_id=a.client_order_id,
-            detail=a.detail,
-        )
+        log.warning("kill switch acted", **a.log_fields())
 
 
 __all__ = ["DEFAULT_RECONCILE_EVERY_MS", "GuardStats", "KillSource", "RuntimeGuard"]

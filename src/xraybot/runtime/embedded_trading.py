@@ -339,14 +339,7 @@ class CandleTrading:
     async def _report(self, pending: Awaitable[MonitorReport]) -> None:
         report = await pending
         for a in report.actions:
-            log.info(
-                "position monitor acted",
-                user_id=a.user_id,
-                symbol=a.symbol,
-                action=a.action,
-                client_order_id=a.client_order_id,
-                detail=a.detail,
-            )
+            log.info("position monitor acted", **a.log_fields())
         for alert in report.alerts:
             log.warning("margin alert", message=alert.message)
 

@@ -162,14 +162,7 @@ class PositionMonitor:
             report = await self._catch_up(plan, position, candles, max(signal_end, first))
         self._restored += report
         for a in report.actions:
-            log.warning(
-                "acted at restart",
-                user_id=a.user_id,
-                symbol=a.symbol,
-                action=a.action,
-                client_order_id=a.client_order_id,
-                detail=a.detail,
-            )
+            log.warning("acted at restart", **a.log_fields())
         return plan
 
     async def _catch_up(

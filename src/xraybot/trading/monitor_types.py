@@ -252,6 +252,16 @@ class MonitorAction:
     client_order_id: str | None = None
     detail: str = ""
 
+    def log_fields(self) -> dict[str, str | None]:
+        """The action as structured-log fields (every caller logs the same five)."""
+        return {
+            "user_id": self.user_id,
+            "symbol": self.symbol,
+            "action": self.action,
+            "client_order_id": self.client_order_id,
+            "detail": self.detail,
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarginAlert:
