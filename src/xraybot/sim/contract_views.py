@@ -9,8 +9,8 @@ from xraybot.sim.accounts import Account, Position, SwapDeal, SwapOrder
 from xraybot.sim.book import Top, change_since
 from xraybot.sim.market import SimSymbol, Stats24h
 from xraybot.sim.replies import float_text, number_text
-from xraybot.sim.swap_desk import MAX_VOL, VOL_UNIT
 from xraybot.sim.swap_math import available_balance, position_margin
+from xraybot.sim.swap_params import MAX_VOL, VOL_UNIT
 from xraybot.sim.venue import decimal_places
 
 SETTLE = "USDT"

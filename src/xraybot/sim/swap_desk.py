@@ -19,8 +19,6 @@ from xraybot.sim.accounts import ZERO, Account, Position, SwapDeal, SwapOrder, S
 from xraybot.sim.book import Top
 from xraybot.sim.market import SimSymbol
 from xraybot.sim.replies import (
-    CONTRACT_DUPLICATE_EXTERNAL_OID,
-    CONTRACT_EXTERNAL_OID_TOO_LONG,
     CONTRACT_INSUFFICIENT,
     CONTRACT_NO_POSITION,
     CONTRACT_QUANTITY,
@@ -28,12 +26,17 @@ from xraybot.sim.replies import (
     number_text,
 )
 from xraybot.sim.swap_math import available_balance
-from xraybot.sim.swap_params import integer_param, integer_value, number_param, param_error
+from xraybot.sim.swap_params import (
+    VOL_UNIT,
+    external_oid_param,
+    integer_param,
+    integer_value,
+    param_error,
+    tick_price_param,
+    volume_param,
+)
 from xraybot.sim.venue import Venue
 
-VOL_UNIT = Decimal(1)
-MAX_VOL = Decimal(10_000_000)
-MAX_EXTERNAL_OID = 32
 MARKET_TYPES = (5, 6)
 
 
@@ -67,28 +70,8 @@ class SwapDesk:
         side = SwapSide(integer_param(body, "side", (1, 2, 3, 4), 0))
         order_type = integer_param(body, "type", (1, 2, 3, 4, 5, 6), 0)
         open_type = integer_param(body, "openType", (1, 2), 2)
-        vol = number_param(body, "vol", required=True)
-        assert vol is not None
-        if vol <= 0 or vol % VOL_UNIT != 0 or vol > MAX_VOL:
-            raise MexcError(
-                CONTRACT_QUANTITY,
-                f"Order quantity error, please try to modify. (vol {number_text(vol)}: whole "
-                f"contracts from 1 to {number_text(MAX_VOL)})",
-            )
-        external = body.get("externalOid")
-        external_oid = str(external) if external not in (None, "") else None
-        if external_oid is not None:
-            if len(external_oid) > MAX_EXTERNAL_OID:
-                raise MexcError(
-                    CONTRACT_EXTERNAL_OID_TOO_LONG,
-                    f"externalOid is {len(external_oid)} characters; at most {MAX_EXTERNAL_OID}.",
-                )
-            if external_oid in account.swap_external_oids:
-                raise MexcError(
-                    CONTRACT_DUPLICATE_EXTERNAL_OID,
-                    f"Repeated request: externalOid {external_oid!r} is already used by order "
-                    f"{account.swap_external_oids[external_oid]}; look that order up instead.",
-                )
+        vol = volume_param(body)
+        external_oid = external_oid_param(body, account.swap_external_oids, "order")
         raw_leverage = body.get("leverage")
         if raw_leverage is None:
             leverage = self.leverage_of(account, symbol, side.position_type)
@@ -98,14 +81,7 @@ class SwapDesk:
         if order_type in MARKET_TYPES:
             price = self._market_price(symbol, top, side.is_buy)
         else:
-            limit = number_param(body, "price", required=True)
-            assert limit is not None
-            if limit <= 0 or limit % symbol.price_tick != 0:
-                raise param_error(
-                    f"price {number_text(limit)} must be a positive multiple of "
-                    f"{symbol.swap_id}'s priceUnit {number_text(symbol.price_tick)}."
-                )
-            price = limit
+            price = tick_price_param(body, "price", symbol.price_tick, symbol.swap_id)
         frozen = ZERO
         if side.opens:
             notional = vol * symbol.contract_size * price

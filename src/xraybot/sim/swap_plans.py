@@ -22,16 +22,20 @@ from typing import Any
 
 from xraybot.sim.accounts import Account, PlanOrder, PlanState, SwapSide
 from xraybot.sim.replies import (
-    CONTRACT_DUPLICATE_EXTERNAL_OID,
-    CONTRACT_EXTERNAL_OID_TOO_LONG,
     CONTRACT_ORDER_NOT_CANCELABLE,
     CONTRACT_ORDER_NOT_EXIST,
-    CONTRACT_QUANTITY,
     MexcError,
     number_text,
 )
-from xraybot.sim.swap_desk import MAX_EXTERNAL_OID, MAX_VOL, VOL_UNIT, SwapDesk
-from xraybot.sim.swap_params import integer_param, integer_value, number_param, param_error
+from xraybot.sim.swap_desk import SwapDesk
+from xraybot.sim.swap_params import (
+    external_oid_param,
+    integer_param,
+    integer_value,
+    param_error,
+    tick_price_param,
+    volume_param,
+)
 from xraybot.sim.venue import Venue
 
 ABOVE, BELOW = 1, 2
@@ -56,49 +60,17 @@ class PlanDesk:
         execute_cycle = integer_value(body.get("executeCycle", 1), "executeCycle")
         if execute_cycle < 1:
             raise param_error(f"'executeCycle' must be >= 1; found {execute_cycle}.")
-        vol = number_param(body, "vol", required=True)
-        assert vol is not None
-        if vol <= 0 or vol % VOL_UNIT != 0 or vol > MAX_VOL:
-            raise MexcError(
-                CONTRACT_QUANTITY,
-                f"Order quantity error, please try to modify. (vol {number_text(vol)}: whole "
-                f"contracts from 1 to {number_text(MAX_VOL)})",
-            )
-        trigger = number_param(body, "triggerPrice", required=True)
-        assert trigger is not None
-        if trigger <= 0 or trigger % symbol.price_tick != 0:
-            raise param_error(
-                f"triggerPrice {number_text(trigger)} must be a positive multiple of "
-                f"{symbol.swap_id}'s priceUnit {number_text(symbol.price_tick)}."
-            )
+        vol = volume_param(body)
+        tick, swap_id = symbol.price_tick, symbol.swap_id
+        trigger = tick_price_param(body, "triggerPrice", tick, swap_id)
         price = None
         if order_type != PLAN_MARKET:
-            price = number_param(body, "price", required=True)
-            assert price is not None
-            if price <= 0 or price % symbol.price_tick != 0:
-                raise param_error(
-                    f"price {number_text(price)} must be a positive multiple of "
-                    f"{symbol.swap_id}'s priceUnit {number_text(symbol.price_tick)}."
-                )
+            price = tick_price_param(body, "price", tick, swap_id)
         raw_leverage = body.get("leverage")
         leverage = None
         if raw_leverage is not None:
             leverage = self.swap.check_leverage(symbol, integer_value(raw_leverage, "leverage"))
-        external = body.get("externalOid")
-        external_oid = str(external) if external not in (None, "") else None
-        if external_oid is not None:
-            if len(external_oid) > MAX_EXTERNAL_OID:
-                raise MexcError(
-                    CONTRACT_EXTERNAL_OID_TOO_LONG,
-                    f"externalOid is {len(external_oid)} characters; at most {MAX_EXTERNAL_OID}.",
-                )
-            if external_oid in account.plan_external_oids:
-                raise MexcError(
-                    CONTRACT_DUPLICATE_EXTERNAL_OID,
-                    f"Repeated request: externalOid {external_oid!r} is already used by plan "
-                    f"order {account.plan_external_oids[external_oid]}; look that order up "
-                    "instead.",
-                )
+        external_oid = external_oid_param(body, account.plan_external_oids, "plan order")
         now = self.venue.now_ms()
         plan = PlanOrder(
             order_id=self.venue.ids.swap_order(),
