@@ -1,11 +1,13 @@
 """``runtime.replay``: the live engine on the replay clock against the in-process simulator.
 
-Kernel parity for every built-in is in tests/test_parity.py; here: several symbols at once,
-what the records hold, the end-of-data close, refusals and ``xraybot backtest --replay``.
+Kernel parity for every built-in is in tests/test_parity.py (spot) and tests/test_parity_swap.py;
+here: several symbols at once, what the records hold, the end-of-data close, refusals and
+``xraybot backtest --replay``; swaps in tests/runtime/test_replay_swap.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 from pathlib import Path
@@ -102,11 +104,14 @@ def test_a_position_open_at_the_end_is_closed_at_the_last_close(tmp_path: Path) 
     assert trades.exit_price[0] == candles.close[-1]
 
 
-def test_refuses_swap_mixed_timeframes_and_too_few_candles() -> None:
+def test_refuses_swap_symbols_on_spot_mixed_timeframes_and_too_few_candles() -> None:
     btc = sample("BTC")
     strategy = load_strategy("rsi_reversion")
-    with pytest.raises(InvalidInputError, match="spot only"):
-        replay({btc.symbol: btc}, strategy, None, BacktestSettings(market="swap"))
+    with pytest.raises(InvalidInputError, match="spot replay symbol must be a pair like BTC/USDT"):
+        replay({"BTC/USDT:USDT": btc}, strategy, None, NO_EXITS)
+    daily = dataclasses.replace(sample("ETH"), timeframe="1d")
+    with pytest.raises(InvalidInputError, match="one timeframe; found 1d, 1h"):
+        replay({btc.symbol: btc, daily.symbol: daily}, strategy, None, NO_EXITS)
     with pytest.raises(InvalidInputError, match="needs more than"):
         replay({btc.symbol: btc.tail(50)}, strategy, None, NO_EXITS)
     with pytest.raises(InvalidInputError, match="no symbol"):

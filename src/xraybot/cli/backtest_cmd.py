@@ -90,7 +90,8 @@ def backtest(
         typer.Option(
             "--replay",
             help="Run the live engine against the local simulator replaying these candles, "
-            "instead of the kernel. Much slower (tens of ms per candle); spot only.",
+            "instead of the kernel: spot, or its perpetuals with --market swap (no funding). "
+            "Much slower (tens of ms per candle).",
         ),
     ] = False,
     json_path: JsonPath = None,

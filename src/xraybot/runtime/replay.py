@@ -22,8 +22,19 @@ the portfolio kernel (``replay_profile``): its protections, its limits (the tigh
 in the limits as the kernel does (``runtime.embedded_account``). Sizing modes other than the
 stake, a minimum notional, no shrinking to the limits and a kill time are refused.
 
+With ``market="swap"`` the user trades the simulator's replayed perpetual of each pair
+(``BTC_USDT``, the same candles; a symbol is given as ``BTC/USDT`` or ``BTC/USDT:USDT``, and
+the results keep the name given) in the ``directions`` asked, with the settings' leverage as
+the user's cap (a whole number up to the contract's maximum). The live step takes its
+leverage from the stop (``trading.step_entry``, the kernel's ``auto_leverage``), so without a
+stop it trades 1x where the kernel trades the settings' leverage: the trips are the same,
+the amounts and a liquidation are not. Amounts round to whole contracts and are reported in
+base units. Neither the simulator's contracts nor the paper ledger charge funding, so a
+non-zero ``funding_rate`` is refused, as is a pair the simulator lists no perpetual for (too
+little volume in its candles).
+
 Each decision goes through HTTP to the in-process simulator, so a replay is far slower than
-the kernel (tens of milliseconds per candle). Spot only for now.
+the kernel (tens of milliseconds per candle).
 """
 
 from __future__ import annotations
@@ -51,10 +62,10 @@ from xraybot.model.errors import InvalidInputError, OperationalError
 from xraybot.model.fills import Trade
 from xraybot.model.signals import Direction
 from xraybot.model.users import TradingMode, UserProfile
-from xraybot.risk.profile import LimitTable, RiskProfile, SizingSettings
+from xraybot.risk.profile import LeverageSettings, LimitTable, RiskProfile, SizingSettings
 from xraybot.runtime.clock import ManualClock
 from xraybot.runtime.embedded import EmbeddedRuntime, EmbeddedSettings
-from xraybot.runtime.embedded_users import GatewayFactory, RunUser, risk_profile
+from xraybot.runtime.embedded_users import GatewayFactory, RunUser
 from xraybot.runtime.servers import serve_in_thread
 from xraybot.sim.app import create_app
 from xraybot.sim.clock import SimClock
@@ -63,13 +74,17 @@ from xraybot.sim.replay import ReplayMarket
 from xraybot.storage.memory import MemoryJournal, MemoryOrderRepository, MemoryStore
 from xraybot.strategy.base import Strategy
 from xraybot.trading.step import StepConfig, window_size
-from xraybot.users.settings import settings_from
+from xraybot.users.settings import UserSettings, settings_from
 
 EXCHANGE = "sim"
 USER_ID = "replay"
 _DATA_EXCHANGE = "replay"  # the folder the candles are written to
 _FILL_OFFSET_MS = 1  # decide just after a close: the candle is closed, the next one just open
 _REASON_CODES = {name: code for code, name in EXIT_REASON_NAMES.items()}
+# A user's leverage cap bounds the replay's leverage (the contract's maximum may be higher).
+_MAX_LEVERAGE: int = next(
+    m.le for m in UserSettings.model_fields["leverage_cap"].metadata if hasattr(m, "le")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +103,8 @@ def _write_files(root: Path, candles_by_symbol: Mapping[str, Candles]) -> None:
     folder = root / "ohlcv" / _DATA_EXCHANGE
     folder.mkdir(parents=True)
     for symbol, candles in candles_by_symbol.items():
-        base, _, quote = symbol.partition("/")
+        base, _, rest = symbol.partition("/")
+        quote = rest.partition(":")[0]  # BTC/USDT:USDT replays the BTC_USDT candles too
         lines = ["timestamp,open,high,low,close,volume"]
         for i in range(len(candles)):
             lines.append(
@@ -103,22 +119,64 @@ def _write_files(root: Path, candles_by_symbol: Mapping[str, Candles]) -> None:
 def _check(candles_by_symbol: Mapping[str, Candles], settings: BacktestSettings) -> str:
     if not candles_by_symbol:
         raise InvalidInputError("a replay needs candles; found no symbol.")
-    if settings.market != "spot":
-        raise InvalidInputError(
-            f"a replay trades spot only for now; found market={settings.market!r}. "
-            "Replay with market='spot' or use the kernel."
-        )
     timeframes = {c.timeframe for c in candles_by_symbol.values()}
     if len(timeframes) != 1:
         raise InvalidInputError(
             f"a replay runs one timeframe; found {', '.join(sorted(timeframes))}."
         )
+    swap = settings.market == "swap"
     for symbol in candles_by_symbol:
-        if "/" not in symbol or ":" in symbol:
+        base, _, rest = symbol.partition("/")
+        quote, colon, settle = rest.partition(":")
+        if not base or not quote or (colon and (not swap or settle != quote)):
+            shape = "BTC/USDT or a linear swap like BTC/USDT:USDT" if swap else "BTC/USDT"
             raise InvalidInputError(
-                f"a replay symbol must be a spot pair like BTC/USDT; found {symbol!r}."
+                f"a {settings.market} replay symbol must be a pair like {shape}; found {symbol!r}."
+            )
+    if swap:
+        if settings.funding_rate != 0:
+            raise InvalidInputError(
+                "a swap replay charges no funding (the simulator's contracts and the paper "
+                f"ledger have none); found funding_rate={settings.funding_rate!r}. "
+                "Replay with funding_rate=0 or use the kernel."
+            )
+        if settings.leverage != int(settings.leverage):
+            raise InvalidInputError(
+                "a swap replay trades a whole leverage, as the exchange does; found "
+                f"leverage={settings.leverage!r}. Use 1, 2, 3..."
+            )
+        if settings.leverage > _MAX_LEVERAGE:
+            raise InvalidInputError(
+                f"a replay user trades at most {_MAX_LEVERAGE}x (settings.leverage_cap); found "
+                f"leverage={settings.leverage:g}. Use 1 to {_MAX_LEVERAGE}."
             )
     return timeframes.pop()
+
+
+def _traded(symbol: str, market: str) -> str:
+    """The market the replay user trades for a given symbol (a swap's ``BASE/QUOTE:QUOTE``)."""
+    if market != "swap" or ":" in symbol:
+        return symbol
+    return f"{symbol}:{symbol.partition('/')[2]}"
+
+
+def _check_swap_markets(market: ReplayMarket, traded: Sequence[str], leverage: int) -> None:
+    """Refuse a symbol the simulator lists no contract for, or a leverage above its maximum."""
+    for symbol in traded:
+        base, _, rest = symbol.partition("/")
+        swap_id = f"{base}_{rest.partition(':')[0]}"
+        try:
+            listed = market.symbol(swap_id)
+        except KeyError:  # a perpetual is listed only for candles over 10 million quote a day
+            raise InvalidInputError(
+                f"the replayed simulator lists no {symbol} contract; found too little volume in "
+                "its candles. Replay it with market='spot' or use the kernel."
+            ) from None
+        if leverage > listed.max_leverage:
+            raise InvalidInputError(
+                f"{symbol}: leverage {leverage} is above the replayed contract's maximum "
+                f"{listed.max_leverage}; found leverage={leverage}. Use 1 to {listed.max_leverage}."
+            )
 
 
 def replay_profile(settings: BacktestSettings, timeframe: str) -> RiskProfile | None:
@@ -144,8 +202,9 @@ def replay_profile(settings: BacktestSettings, timeframe: str) -> RiskProfile | 
     slots = settings.max_open_trades
     max_open = slots if limits.max_open_positions is None else min(slots, limits.max_open_positions)
     return RiskProfile(
-        market="spot",
+        market=settings.market,
         timeframe=timeframe,
+        leverage=LeverageSettings(max=int(settings.leverage)),
         margin_multiplier=limits.margin_multiplier or 1.0,
         sizing=SizingSettings(
             mode=settings.stake,
@@ -162,15 +221,21 @@ def replay_profile(settings: BacktestSettings, timeframe: str) -> RiskProfile | 
     )
 
 
-def _user(symbols: Sequence[str], spec: str, params: Mapping[str, Any], timeframe: str) -> RunUser:
+def _user(
+    symbols: Sequence[str],
+    spec: str,
+    params: Mapping[str, Any],
+    timeframe: str,
+    settings: BacktestSettings,
+) -> RunUser:
     profile = UserProfile(
         user_id=USER_ID, name=USER_ID, created_ts_ms=0, exchange=EXCHANGE, mode=TradingMode.PAPER
     )
     document = {
         "exchange": EXCHANGE,
-        "market": "spot",
+        "market": settings.market,
         "mode": "paper",
-        "leverage_cap": 1,
+        "leverage_cap": int(settings.leverage),
         "selection": {"symbols": list(symbols)},
         "strategy": {"name": spec, "timeframe": timeframe, "params": dict(params)},
     }
@@ -241,11 +306,13 @@ async def replay_async(
     """``replay`` inside a running event loop (see the module docstring)."""
     settings = settings if settings is not None else BacktestSettings()
     timeframe = _check(candles_by_symbol, settings)
+    traded = {s: _traded(s, settings.market) for s in candles_by_symbol}
+    if len(set(traded.values())) != len(traded):
+        raise InvalidInputError(f"a replay trades each market once; found {list(traded)}.")
     resolved = strategy.resolve(dict(params or {}))
     spec = strategy_spec if strategy_spec is not None else strategy.name
-    user = _user(list(candles_by_symbol), spec, dict(params or {}), timeframe)
     exits = settings.exits if settings.exits is not None else strategy.exit_rules(resolved)
-    profile = replay_profile(settings, timeframe) or risk_profile(user)
+    profile = _profile(settings, timeframe)
     need = window_size(strategy, resolved, exits, profile.sizing.volatility_period)
     tf = next(iter(candles_by_symbol.values())).timeframe_ms
     starts = [int(c.ts_ms[need - 1]) for c in candles_by_symbol.values() if len(c) > need]
@@ -260,12 +327,25 @@ async def replay_async(
         _write_files(Path(tmp), candles_by_symbol)
         sim_clock = SimClock(start + _FILL_OFFSET_MS, speed=0)
         market = ReplayMarket(sim_clock, Path(tmp), exchange=_DATA_EXCHANGE)
+        if settings.market == "swap":
+            _check_swap_markets(market, list(traded.values()), int(settings.leverage))
+        user = _user(list(traded.values()), spec, dict(params or {}), timeframe, settings)
         config = SimConfig(port=0, match_interval_ms=0, rate_limits=RateLimits(enabled=False))
         with serve_in_thread(create_app(config, market)) as url:
             return await _drive(
                 url, sim_clock, start, end, tf, user, strategy, settings, candles_by_symbol,
-                need, step_timeout_s, progress,
+                traded, profile, need, step_timeout_s, progress,
             )  # fmt: skip
+
+
+def _profile(settings: BacktestSettings, timeframe: str) -> RiskProfile:
+    """The kernel's risk layer if its rules are on, else the market's defaults; capped at the
+    settings' leverage either way."""
+    return replay_profile(settings, timeframe) or RiskProfile(
+        market=settings.market,
+        timeframe=timeframe,
+        leverage=LeverageSettings(max=int(settings.leverage)),
+    )
 
 
 async def _drive(
@@ -278,6 +358,8 @@ async def _drive(
     strategy: Strategy,
     settings: BacktestSettings,
     candles_by_symbol: Mapping[str, Candles],
+    traded: Mapping[str, str],
+    profile: RiskProfile,
     need: int,
     step_timeout_s: float,
     progress: Any,
@@ -296,21 +378,22 @@ async def _drive(
     journal = MemoryJournal(store)
     clock = ManualClock(sim_clock.now_ms())
 
-    profile = replay_profile(settings, user.timeframe)
     layer = settings.risk_layer
     clusters = None
-    if profile is not None and layer is not None and layer.clusters:
-        symbols = list(candles_by_symbol)
-        labels = zip(symbols, layer.cluster_of(symbols).tolist(), strict=True)
+    if settings.risk_rules and layer is not None and layer.clusters:
+        symbols = list(traded.values())
+        labels = zip(symbols, layer.cluster_of(list(candles_by_symbol)).tolist(), strict=True)
         clusters = {s: c for s, c in labels if c >= 0}  # -1: in no group, a cluster of its own
 
     def backtest_config(config: StepConfig) -> StepConfig:
-        config = dataclasses.replace(
-            config, strategy=strategy, exits=settings.exits, directions=settings.directions
+        return dataclasses.replace(
+            config,
+            strategy=strategy,
+            exits=settings.exits,
+            directions=settings.directions,
+            profile=profile,
+            clusters=clusters,
         )
-        if profile is None:
-            return config
-        return dataclasses.replace(config, profile=profile, clusters=clusters)
 
     runtime = EmbeddedRuntime(
         [user],
@@ -340,15 +423,19 @@ async def _drive(
             await _wait(runtime, pairs * (k + 2), step_timeout_s)
             if progress is not None:
                 progress(k + 1, steps)
+        markets = await public.markets()
+        given = {t: s for s, t in traded.items()}
         trades = list(await journal.trades(USER_ID))
         trades += [
-            _close_at_end(p, candles_by_symbol[p.symbol]) for p in await journal.positions(USER_ID)
+            _close_at_end(p, candles_by_symbol[given[p.symbol]], markets[p.symbol].contract_size)
+            for p in await journal.positions(USER_ID)
         ]
     finally:
         await runtime.stop()
         await public.close()
     by_symbol = {
-        s: _records([t for t in trades if t.symbol == s], c) for s, c in candles_by_symbol.items()
+        s: _records([t for t in trades if t.symbol == traded[s]], c)
+        for s, c in candles_by_symbol.items()
     }
     return ReplayResult(
         strategy=strategy.name,
@@ -360,22 +447,22 @@ async def _drive(
     )
 
 
-def _close_at_end(position: Any, candles: Candles) -> Trade:
-    """The kernel closes what is open at the last candle's close; a replay reports the same."""
+def _close_at_end(position: Any, candles: Candles, contract_size: Decimal) -> Trade:
+    """Close what is open at the last close, as the kernel does (a trade counts base units)."""
     return Trade(
         trade_id=f"{position.symbol}-end",
         user_id=position.user_id,
         strategy=position.strategy,
         symbol=position.symbol,
         direction=position.direction,
-        amount=position.amount,
+        amount=position.amount * contract_size,
         entry_price=position.entry_price,
         exit_price=Decimal(repr(float(candles.close[-1]))),
         entry_ts_ms=position.opened_ts_ms,
         exit_ts_ms=int(candles.ts_ms[-1]),
         fees=Decimal(0),
         exit_reason="end",
-        leverage=1,
+        leverage=position.leverage,
     )
 
 
@@ -393,8 +480,8 @@ def replay(
 
     ``strategy_spec`` is how the runtime loads the strategy (``load_strategy``; None: its
     name, so a built-in); the ``strategy`` object itself is what decides. ``settings`` gives
-    the starting cash (``equity``), the exits (None: the strategy's own) and directions; spot
-    only.
+    the starting cash (``equity``), the exits (None: the strategy's own), the market (spot
+    or swap), the directions and the leverage.
     ``progress(done, total)`` is called after each candle step.
     """
     return asyncio.run(
