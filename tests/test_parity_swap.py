@@ -31,7 +31,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from tests.test_parity import PRICE_TOLERANCE, SIM_TAKER_FEE, compared, sample, trips
+from tests.support.parity import PRICE_TOLERANCE, SIM_TAKER_FEE, compared, sample, trips
 from xraybot.backtest.engine import run_backtest
 from xraybot.backtest.results import BacktestSettings, TradeRecords
 from xraybot.matching.rules import EXIT_END, EXIT_SIGNAL

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.backtest.test_cache_payload import assert_identical, flip
 from tests.support.logs import restored_logging
+from tests.support.result_cache import Probe, assert_identical, flip, make_candles
 from xraybot.backtest.cache import BacktestCache, BlockingBacktestCache, CacheOutcome
 from xraybot.backtest.cache_keys import code_version
 from xraybot.backtest.results import BacktestResult, BacktestSettings, TradeRecords
@@ -29,28 +29,9 @@ from xraybot.runtime.config import LoggingConfig
 from xraybot.runtime.logging import configure_logging
 from xraybot.storage import StorageConfig, create_engine, migrate, tables
 from xraybot.storage.backtests import MemoryBacktestResults, SqlBacktestResults
-from xraybot.strategy.base import FeatureCache, Param, Params, Signals, Strategy
+from xraybot.strategy.base import Strategy
 from xraybot.strategy.registry import load_strategy
 from xraybot.users.redaction import Redactor
-
-H = 3_600_000
-
-
-class Probe(Strategy):
-    name = "cache_probe"
-    parameters = (Param("period", 5, low=2, high=50), Param("level", 0.5, low=0.0, high=1.0))
-
-    def signals(
-        self, candles: Candles, params: Params, cache: FeatureCache | None = None
-    ) -> Signals:
-        up = np.diff(candles.close, prepend=candles.close[:1]) > 0
-        return Signals(entry_long=up, exit_long=~up)
-
-
-def make_candles(n: int = 60, symbol: str = "BTC/USDT", seed: int = 1) -> Candles:
-    close = 100 + np.cumsum(np.random.default_rng(seed).normal(0, 1, n))
-    ts = np.arange(n, dtype=np.int64) * H
-    return Candles(symbol, "1h", ts, close.copy(), close + 1, close - 1, close.copy(), np.ones(n))
 
 
 class Runs:

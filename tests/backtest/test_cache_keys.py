@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xraybot
-from tests.backtest.test_cache import Probe, make_candles
+from tests.support.result_cache import Probe, make_candles
 from xraybot.backtest.cache_keys import (
     NOT_DECIDING,
     RESULT_PACKAGES,

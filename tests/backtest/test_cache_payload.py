@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from tests.support.result_cache import assert_identical, flip
 from xraybot.backtest.cache_payload import (
     PAYLOAD_FORMAT,
     UnusablePayloadError,
@@ -66,22 +67,6 @@ def make_result(
         trades=trades,
         close=100 + np.cumsum(rng.normal(0, 1, n)),
     )
-
-
-def assert_same_bits(a: np.ndarray, b: np.ndarray) -> None:
-    assert a.dtype == b.dtype
-    assert a.shape == b.shape
-    assert a.tobytes() == b.tobytes()
-
-
-def assert_identical(a: BacktestResult, b: BacktestResult) -> None:
-    for name in ("exchange", "symbol", "timeframe", "strategy", "settings"):
-        assert getattr(a, name) == getattr(b, name), name
-    assert dict(a.params) == dict(b.params)
-    for name in ("ts_ms", "equity", "exposure", "close"):
-        assert_same_bits(getattr(a, name), getattr(b, name))
-    for name in TradeRecords.__dataclass_fields__:
-        assert_same_bits(getattr(a.trades, name), getattr(b.trades, name))
 
 
 def rewrap(body: bytes) -> bytes:
@@ -181,10 +166,6 @@ def test_the_payload_is_compressed() -> None:
 
 
 # -- damaged payloads ------------------------------------------------------------------------
-
-
-def flip(payload: bytes, index: int) -> bytes:
-    return payload[:index] + bytes([payload[index] ^ 0x01]) + payload[index + 1 :]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.backtest.test_engine_scenarios import FLAT, HOUR, bars, flags, reasons
+from tests.support.scenarios import FLAT, HOUR, bars, flags, reasons
 from xraybot.backtest.engine import run_backtest, simulate, simulate_detailed
 from xraybot.backtest.results import BacktestResult, BacktestSettings
 from xraybot.backtest.risk_results import RiskReport, RiskSettings

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_backtest_cmd import golden_command, run
+from tests.support.cli import golden_command, run
 from tests.support.shared import needs_reference
 
 KILL_AT = "2025-06-01"

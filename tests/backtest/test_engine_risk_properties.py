@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.backtest.test_engine_properties import accounts, exit_rules, maybe, signal_sets, walks
+from tests.support.engine_strategies import accounts, exit_rules, risk_layers, signal_sets, walks
 from xraybot.backtest import kernel
 from xraybot.backtest.engine import prepare, simulate, simulate_detailed
 from xraybot.backtest.results import BacktestSettings
@@ -23,98 +23,12 @@ from xraybot.backtest.risk_results import RiskSettings
 from xraybot.matching.costs import liquidation_price
 from xraybot.model.candles import Candles
 from xraybot.risk.exits import ExitRules, stop_level
-from xraybot.risk.limits import LimitSettings
-from xraybot.risk.protections_settings import ProtectionSettings
 from xraybot.strategy.base import Signals
 
 pytestmark = pytest.mark.properties
 
-HOUR = 3_600_000
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 Case = tuple[Candles, Signals, ExitRules, BacktestSettings]
-
-
-def hours(low: int, high: int) -> st.SearchStrategy[int]:
-    return st.integers(low, high).map(lambda h: h * HOUR)
-
-
-@st.composite
-def protection_settings(draw: st.DrawFn) -> ProtectionSettings:
-    dynamic = None
-    if draw(st.booleans()):
-        dynamic = {
-            "floor": draw(st.floats(0.1, 1.0)),
-            "win_rate": draw(maybe(st.just({"trades": draw(st.integers(1, 5))}))),
-            "drawdown": draw(maybe(st.just({}))),
-            "volatility": draw(maybe(st.just({}))),
-        }
-    return ProtectionSettings(
-        cooldown=draw(maybe(hours(1, 12))),
-        stoploss_guard=draw(
-            maybe(
-                st.fixed_dictionaries(
-                    {
-                        "stop_losses": st.integers(1, 3),
-                        "window": hours(1, 24),
-                        "pause": hours(1, 24),
-                        "scope": st.sampled_from(["symbol", "account"]),
-                    }
-                )
-            )
-        ),
-        max_drawdown=draw(
-            maybe(
-                st.fixed_dictionaries(
-                    {"max_drawdown": st.floats(0.02, 0.5), "pause": maybe(hours(1, 48))}
-                )
-            )
-        ),
-        low_profit=draw(
-            maybe(
-                st.fixed_dictionaries(
-                    {
-                        "trades": st.integers(1, 4),
-                        "min_return": st.floats(-0.05, 0.02),
-                        "pause": hours(1, 24),
-                    }
-                )
-            )
-        ),
-        daily_loss=draw(maybe(st.floats(0.01, 0.3))),
-        dynamic_risk=dynamic,
-    )
-
-
-@st.composite
-def limit_settings(draw: st.DrawFn) -> LimitSettings:
-    return LimitSettings(
-        max_open_positions=draw(maybe(st.integers(1, 3))),
-        max_symbol_exposure=draw(maybe(st.floats(0.05, 3.0))),
-        max_total_exposure=draw(maybe(st.floats(0.05, 3.0))),
-        max_cluster_exposure=draw(maybe(st.floats(0.05, 3.0))),
-        margin_multiplier=draw(maybe(st.floats(1.0, 4.0))),
-    )
-
-
-@st.composite
-def risk_layers(draw: st.DrawFn, exits: ExitRules, swap: bool, start_ms: int) -> RiskSettings:
-    has_stop = exits.stop_loss_pct is not None or exits.stop_loss_atr is not None
-    modes = ["stake", "vol_target", "kelly", *(["risk"] if has_stop else [])]
-    return RiskSettings(
-        sizing=draw(st.sampled_from(modes)),
-        risk_per_trade=draw(st.floats(0.001, 0.1)),
-        target_volatility=draw(st.floats(0.001, 0.05)),
-        volatility_period=draw(st.integers(2, 6)),
-        kelly_cap=draw(st.floats(0.05, 1.0)),
-        kelly_min_trades=draw(st.integers(1, 4)),
-        auto_leverage=swap and draw(st.booleans()),
-        leverage_safety=draw(st.floats(0.0, 2.0)),
-        min_notional=draw(st.sampled_from([0.0, 0.0, 50.0])),
-        protections=draw(protection_settings()),
-        limits=draw(limit_settings()),
-        shrink_to_limits=draw(st.booleans()),
-        kill_at_ms=draw(maybe(st.integers(0, 90).map(lambda h: start_ms + h * HOUR))),
-    )
 
 
 @st.composite

@@ -12,41 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.scenarios import FLAT, HOUR, bars, flags, reasons
 from xraybot.backtest.engine import run_backtest, simulate
 from xraybot.backtest.results import BacktestSettings, TradeRecords
 from xraybot.indicators import talib_
-from xraybot.matching.rules import exit_reason_name
 from xraybot.model.candles import Candles, FloatArray
 from xraybot.model.errors import InvalidInputError
 from xraybot.risk.exits import ExitRules
-from xraybot.strategy.base import BoolArray, FeatureCache, Params, Signals, Strategy
-
-HOUR = 3_600_000
-FLAT = (100.0, 100.0, 100.0, 100.0)
-
-
-def bars(
-    rows: Sequence[tuple[float, float, float, float]], symbol: str = "TEST/USDT", start: int = 0
-) -> Candles:
-    """Candles from ``(open, high, low, close)`` rows, hourly from ``start`` ms."""
-    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    n = table.shape[0]
-    return Candles(
-        symbol,
-        "1h",
-        start + np.arange(n, dtype=np.int64) * HOUR,
-        table[:, 0].copy(),
-        table[:, 1].copy(),
-        table[:, 2].copy(),
-        table[:, 3].copy(),
-        np.ones(n),
-    )
-
-
-def flags(n: int, *at: int) -> BoolArray:
-    out = np.zeros(n, dtype=np.bool_)
-    out[list(at)] = True
-    return out
+from xraybot.strategy.base import FeatureCache, Params, Signals, Strategy
 
 
 def run(
@@ -68,10 +41,6 @@ def run(
     )
     chosen = {"equity": 1000.0, "fee_rate": 0.0, **settings}
     return simulate(candles, signals, exits or ExitRules(), BacktestSettings(**chosen))
-
-
-def reasons(trades: TradeRecords) -> list[str]:
-    return [exit_reason_name(int(code)) for code in trades.exit_reason]
 
 
 # -- the reference rules ------------------------------------------------------------------

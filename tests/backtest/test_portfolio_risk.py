@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.backtest.test_engine_scenarios import FLAT, HOUR, bars, flags
-from tests.backtest.test_portfolio import Given, open_at_entries
+from tests.support.portfolio import Given, open_at_entries
+from tests.support.scenarios import FLAT, HOUR, bars, flags
 from xraybot.backtest.portfolio import PortfolioResult, run_portfolio
 from xraybot.backtest.results import BacktestSettings
 from xraybot.backtest.risk_results import RiskSettings

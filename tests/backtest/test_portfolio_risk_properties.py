@@ -17,9 +17,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.backtest.test_engine_properties import maybe
-from tests.backtest.test_engine_risk_properties import risk_layers
-from tests.backtest.test_portfolio import Given, books, open_at_entries
+from tests.support.engine_strategies import maybe, risk_layers
+from tests.support.portfolio import Given, books, open_at_entries
 from xraybot.backtest import kernel, portfolio
 from xraybot.backtest.portfolio import PortfolioResult, kernel_arguments, run_portfolio
 from xraybot.backtest.results import BacktestSettings

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.backtest.test_select_fixtures import (
+from tests.support.select_data import (
     HOUR,
     T0,
     Broken,

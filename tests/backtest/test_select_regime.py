@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.backtest.test_select_fixtures import (
+from tests.support.select_data import (
     HOUR,
     T0,
     EveryTenth,

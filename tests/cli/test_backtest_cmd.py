@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.logs import restored_logging
+from tests.support.cli import golden_command, run
 from tests.support.shared import REFERENCE_DIR, needs_reference
-from xraybot.cli.app import main
 
 GOLDEN = REFERENCE_DIR / "golden"
 
@@ -22,39 +21,6 @@ def private_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The result cache lives in the journal; keep it out of the user's data folder.
     monkeypatch.setenv("XRAYBOT_STORAGE__DATA_DIR", str(tmp_path / "journal"))
     monkeypatch.delenv("XRAYBOT_CONFIG", raising=False)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with restored_logging(), pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    code = caught.value.code
-    return (code if isinstance(code, int) else 1), out.out, out.err
-
-
-def golden_command(json_path: Path, *extra: str) -> list[str]:
-    return [
-        "backtest",
-        "--strategy",
-        "rsi_reversion",
-        "--data-dir",
-        str(REFERENCE_DIR / "data"),
-        "--exchange",
-        "binance",
-        "--symbols",
-        "BTC/USDT,ETH/USDT",
-        "--timeframe",
-        "1h",
-        "--fee",
-        "0.001",
-        "--stake",
-        "all",
-        "--equity",
-        "10000",
-        "--json",
-        str(json_path),
-        *extra,
-    ]
 
 
 @needs_reference

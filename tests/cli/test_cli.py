@@ -11,20 +11,12 @@ import typer
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import URL
 
-from tests.support.logs import restored_logging
+from tests.support.cli import run
 from xraybot import __version__
-from xraybot.cli.app import app, main
+from xraybot.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "xraybot.toml"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with restored_logging(), pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    code = caught.value.code
-    return (code if isinstance(code, int) else 1), out.out, out.err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import run
+from tests.support.cli import run
 
 
 def test_watch_hands_out_each_pairs_closed_window(

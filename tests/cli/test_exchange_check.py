@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import run
+from tests.support.cli import run
 
 
 def test_exchange_check_against_the_simulator(

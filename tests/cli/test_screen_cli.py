@@ -12,7 +12,7 @@ import typer
 
 from tests.support.logs import restored_logging
 from tests.support.sim import serve_sim
-from tests.xray.test_screen_asof import MIDDLE, fill
+from tests.support.xray import MIDDLE, fill
 from xraybot.cli import app as cli_app
 from xraybot.cli.screen import screen
 from xraybot.data.config import DATA_DIR_ENV

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.logs import restored_logging
+from tests.support.cli import Run, cli_session
 from tests.support.sim import serve_sim
-from xraybot.cli import app as cli_app
-from xraybot.cli import keys_cmd, users_cmd
 from xraybot.sim.config import RateLimits, SimConfig
 from xraybot.users.credentials import new_master_key
 
-Run = Callable[..., tuple[int, str, str]]
 SECRET = "sim-demo-secret"
 KEY = "sim-demo-key"
 
@@ -37,27 +32,7 @@ def run(
     tmp_path: Path,
     sim_url: str,
 ) -> Run:
-    monkeypatch.setenv("XRAYBOT_STORAGE__DATA_DIR", str(tmp_path / "journal"))
-    monkeypatch.delenv("XRAYBOT_STORAGE__DATABASE_URL", raising=False)
-    monkeypatch.setenv("XRAYBOT_EXCHANGE__SIM_URL", sim_url)
-    monkeypatch.setenv("XRAYBOT_USERS__MASTER_KEY", new_master_key())
-    monkeypatch.delenv("XRAYBOT_USERS__PREVIOUS_MASTER_KEY", raising=False)
-    monkeypatch.setenv("XRAYBOT_RUNTIME__LOGGING__LEVEL", "DEBUG")
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setitem(cli_app.COMMANDS, "users", users_cmd.register)
-    monkeypatch.setitem(cli_app.COMMANDS, "keys", keys_cmd.register)
-
-    def invoke(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        with restored_logging(), pytest.raises(SystemExit) as caught:
-            cli_app.main(list(argv))
-        out = capsys.readouterr()
-        code = caught.value.code
-        return (code if isinstance(code, int) else 1), out.out, out.err
-
-    code, _, err = invoke("db", "upgrade")
-    assert code == 0, err
-    return invoke
+    return cli_session(monkeypatch, capsys, tmp_path / "journal", sim_url)
 
 
 def add_alice(run: Run, tmp_path: Path) -> tuple[int, str, str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import run
-from tests.data.test_download import DAY, HOUR_START, NOW, Sim, serve
+from tests.support.cli import run
+from tests.support.download import DAY, HOUR_START, NOW, Sim, serve
 from xraybot.cli.parsing import parse_time_ms
 from xraybot.data.store import CandleStore
 from xraybot.model.errors import InvalidInputError

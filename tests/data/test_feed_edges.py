@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.data.test_feed_support import (
+from tests.support.feed import (
     BTC,
     ETH,
     GRACE_MS,

@@ -9,7 +9,7 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.data.test_feed_support import MINUTE, FakeExchange, FakeTime, final_row
+from tests.support.feed import MINUTE, FakeExchange, FakeTime, final_row
 from xraybot.data.feed import CandleFeed, EventKind, FeedEvent, FeedSettings
 
 PATIENCE_MS = 30_000

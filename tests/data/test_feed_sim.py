@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.data.test_feed_support import MINUTE, FakeTime
+from tests.support.feed import MINUTE, FakeTime
 from tests.support.servers import serve_asgi
 from tests.support.sim import START_MS
 from xraybot.data.feed import CandleFeed, EventKind, FeedEvent, FeedSettings, Subscription

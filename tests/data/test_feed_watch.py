@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.data.test_feed_support import (
+from tests.support.feed import (
     BTC,
     GRACE_MS,
     MARGIN_MS,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.data.test_feed_support import MINUTE, T0, FakeExchange, FakeTime, settle
+from tests.support.feed import MINUTE, T0, FakeExchange, FakeTime, settle
 from xraybot.data.feed import CandleFeed, EventKind, FeedSettings
 from xraybot.data.feed_window import (
     CacheWindowStore,

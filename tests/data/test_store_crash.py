@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pytest
 
-from tests.data.test_store import MINUTE, T0, make_candles, same_bits, steps
+from tests.support.store import MINUTE, T0, make_candles, same_bits, steps
 from xraybot.data import atomic
 from xraybot.data.store import CandleStore, SeriesKey
 from xraybot.data.universe import UniverseStore

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.data.test_store import DAY, MINUTE, T0, make_candles, steps
+from tests.support.store import DAY, MINUTE, T0, make_candles, steps
 from xraybot.data.store import CandleStore
 from xraybot.data.store_checks import (
     ALIGNED,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.data.test_store import DAY, HOUR, T0, make_candles, steps
+from tests.support.store import DAY, HOUR, T0, make_candles, steps
 from xraybot.data.store import CandleStore
 from xraybot.data.universe import UniverseRow, UniverseStore
 from xraybot.model import Candles

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.exchange.test_paper import SPOT, SWAP, FixedMarketData
+from tests.support.paper import SPOT, SWAP, FixedMarketData
 from xraybot.exchange.paper import PaperGateway
 from xraybot.matching.ledger import Ledger, LedgerFill, LedgerPosition
 from xraybot.model import Fill, Market, MarketKind, OrderType, Side

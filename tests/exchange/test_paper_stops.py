@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.exchange.test_paper import SPOT, SWAP, FixedMarketData, order
+from tests.support.paper import SPOT, SWAP, FixedMarketData, order
 from xraybot.exchange.paper import PaperGateway
 from xraybot.model import IntentKind, Order, OrderStatus, OrderType, Side
 from xraybot.model.errors import InvalidOrderError

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.ratelimit import max_alive_weight
 from xraybot.exchange.ratelimit import Budget, MemoryRateLimiter
 from xraybot.model.errors import InvalidInputError
 
@@ -63,19 +64,6 @@ def max_window_weight(admitted: Sequence[tuple[float, float]], window_s: float) 
     for end, _ in times:
         # A hair of tolerance: slot times are sums of floats (t = earlier + window).
         best = max(best, sum(w for t, w in times if end - window_s + 1e-6 < t <= end))
-    return best
-
-
-def max_alive_weight(held: Sequence[tuple[float, float, float]], window_s: float) -> float:
-    """Return the most weight ever counted at once: admitted, and not yet a window past done.
-
-    The exchange counts a request when it arrives, between our admission and the answer;
-    every window it sees holds only requests alive together here, so this bounds them all.
-    """
-    best = 0.0
-    for at, _, _ in held:
-        alive = [w for a, done, w in held if a <= at < done + window_s - 1e-6]
-        best = max(best, sum(alive))
     return best
 
 

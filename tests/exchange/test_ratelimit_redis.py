@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.exchange.test_ratelimit_memory import max_alive_weight
+from tests.support.ratelimit import max_alive_weight
 from tests.support.servers import free_port
 from xraybot.exchange.ratelimit import Budget, RedisRateLimiter
 from xraybot.model.errors import InvalidInputError, TemporaryError

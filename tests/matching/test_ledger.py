@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from decimal import Decimal
 
 import pytest
 
+from tests.support.ledger import SPOT, SWAP, D, state
 from xraybot.matching import costs, rules
 from xraybot.matching.ledger import Ledger, LedgerOrder
-from xraybot.model import Direction, Market, MarketKind, OrderStatus, OrderType, Side
+from xraybot.model import Direction, Market, OrderStatus, OrderType, Side
 from xraybot.model.errors import InsufficientFundsError, InvalidInputError, InvalidOrderError
 from xraybot.model.market import Rounding
 
-D = Decimal
-SPOT = Market(
-    exchange="test",
-    symbol="BTC/USDT",
-    base="BTC",
-    quote="USDT",
-    price_tick=D("0.01"),
-    amount_tick=D("0.0001"),
-    min_amount=D("0.0001"),
-    min_cost=D("5"),
-    maker_fee_rate=D("0.001"),
-    taker_fee_rate=D("0.002"),
-)
-SWAP = Market(
-    exchange="test",
-    symbol="BTC/USDT:USDT",
-    base="BTC",
-    quote="USDT",
-    kind=MarketKind.SWAP,
-    price_tick=D("0.1"),
-    amount_tick=D("1"),
-    min_amount=D("1"),
-    min_cost=D("1"),
-    maker_fee_rate=D("0.0002"),
-    taker_fee_rate=D("0.0006"),
-    contract_size=D("0.0001"),
-    max_leverage=200,
-)
 BID, ASK = D("50000"), D("50010")
 SLIP = D("0.0005")
 
@@ -77,13 +49,6 @@ def place(
 
 def fee(notional: Decimal, rate: Decimal) -> Decimal:
     return D(str(costs.fee(float(notional), float(rate)))).quantize(D("1e-10"))
-
-
-def state(ledger: Ledger) -> dict[str, object]:
-    """Return a deep copy of everything the ledger holds, for "changed nothing" checks."""
-    held = dict(vars(ledger))
-    held["_log"] = dict(vars(held["_log"]))
-    return copy.deepcopy(held)
 
 
 def free(ledger: Ledger, asset: str) -> Decimal:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.matching.test_ledger import SPOT, SWAP, state
+from tests.support.ledger import SPOT, SWAP, state
 from xraybot.matching import costs, rules
 from xraybot.matching.ledger import Ledger, LedgerFill, LedgerOrder
 from xraybot.model import Direction, OrderStatus, OrderType, Side

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.markets import btc_perpetual, spot
 from xraybot.model.errors import ConfigError, InvalidInputError
-from xraybot.model.market import Market, MarketKind
+from xraybot.model.market import Market
 from xraybot.risk.exits import ExitRules
 from xraybot.risk.limits import LimitSettings
 from xraybot.risk.profile import (
@@ -23,32 +23,8 @@ from xraybot.risk.sizing import SIZE_RISK
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "risk.toml"
 
-# A BTC perpetual as MEXC lists it: 0.0001 BTC a contract, 0.02 % taker, up to 125x.
-SWAP = Market(
-    exchange="sim",
-    symbol="BTC/USDT:USDT",
-    base="BTC",
-    quote="USDT",
-    kind=MarketKind.SWAP,
-    price_tick=Decimal("0.1"),
-    amount_tick=Decimal("1"),
-    min_amount=Decimal("1"),
-    min_cost=Decimal("5"),
-    maker_fee_rate=Decimal("0"),
-    taker_fee_rate=Decimal("0.0002"),
-    contract_size=Decimal("0.0001"),
-    max_leverage=125,
-)
-SPOT = Market(
-    exchange="sim",
-    symbol="ETH/USDT",
-    base="ETH",
-    quote="USDT",
-    price_tick=Decimal("0.01"),
-    amount_tick=Decimal("0.0001"),
-    min_cost=Decimal("5"),
-    taker_fee_rate=Decimal("0.001"),
-)
+SWAP = btc_perpetual()
+SPOT = spot("ETH/USDT", amount_tick="0.0001")
 PRICE = 64_000.0  # one contract: 6.4 USDT
 
 

@@ -5,18 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.test_embedded import (
-    CountingGateway,
-    Sim,
-    add_user,
-    decided,
-    engine,  # noqa: F401  (fixtures)
-    runtime_for,
-    sim,  # noqa: F401
-    storage,  # noqa: F401
-    strategy_file,  # noqa: F401
-    wait_for,
-)
+from tests.support.embedded import CountingGateway, Sim, add_user, decided, runtime_for, wait_for
 from tests.support.sim import make_gateway
 from xraybot.exchange.port import Ticker
 from xraybot.model.errors import ExchangeUnavailableError
@@ -41,9 +30,9 @@ class TimesOutFirst(CountingGateway):
 
 
 async def test_a_timeout_during_admission_is_retried(
-    sim: Sim,  # noqa: F811
-    engine: Any,  # noqa: F811
-    strategy_file: Path,  # noqa: F811
+    sim: Sim,
+    engine: Any,
+    strategy_file: Path,
 ) -> None:
     repo = SqlUserRepository(engine)
     await add_user(repo, "p1", strategy_file, symbols=("BTC/USDT",))

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.runtime.test_embedded import MINUTE, STRATEGY, add_user
+from tests.support.embedded import MINUTE, STRATEGY, add_user
 from tests.support.servers import serve_asgi
 from tests.support.sim import START_MS, admin, new_account, sim_orders
 from xraybot.sim.app import create_app

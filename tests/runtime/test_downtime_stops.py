@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from tests.runtime.test_restart_protection import (
+from tests.sim.fakes import START_MS, FakeClock, FakeMarket, Sim, running_sim
+from tests.sim.fakes import test_config as fake_sim_config
+from tests.support.restart import (
     MINUTE,
     STRATEGY,
     SYMBOL,
-    engine,  # noqa: F401 - a fixture
+    journal_engine,
     kinds,
     runtime_for,
     wait_for,
 )
-from tests.sim.fakes import START_MS, FakeClock, FakeMarket, Sim, running_sim
-from tests.sim.fakes import test_config as fake_sim_config
 from tests.support.sim import make_gateway
 from xraybot.model.candles import Candles
 from xraybot.model.users import TradingMode, UserProfile
@@ -59,6 +59,12 @@ def sim() -> Iterator[Sim]:
 
 
 @pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Any]:
+    async with journal_engine(tmp_path) as eng:
+        yield eng
+
+
+@pytest.fixture
 async def public(sim: Sim) -> AsyncIterator[Any]:
     gateway = make_gateway(sim.url, None, None)
     yield gateway
@@ -67,7 +73,7 @@ async def public(sim: Sim) -> AsyncIterator[Any]:
 
 async def test_a_stop_crossed_while_down_closes_once_at_restart(
     sim: Sim,
-    engine: Any,  # noqa: F811 - the fixture imported above
+    engine: Any,
     public: Any,
     tmp_path: Path,
 ) -> None:

@@ -14,8 +14,7 @@ from typing import Any
 
 import structlog
 
-from tests.runtime import test_embedded as base
-from tests.runtime.test_embedded import (
+from tests.support.embedded import (
     CountingGateway,
     Sim,
     advance,
@@ -33,12 +32,6 @@ from xraybot.runtime.embedded_selection import Pick, SymbolPicker
 from xraybot.runtime.embedded_users import GatewayFactory, RunUser, load_users
 from xraybot.storage import SqlJournal, SqlOrderRepository
 from xraybot.storage.users import SqlUserRepository
-
-# test_embedded's fixtures: the simulator, the migrated SQLite journal, the strategy file.
-sim = base.sim
-storage = base.storage
-engine = base.engine
-strategy_file = base.strategy_file
 
 SCREEN = """
 [screen]

@@ -12,72 +12,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.test_embedded import (
+from tests.support.embedded import (
     SPOT,
     CountingGateway,
     Sim,
     add_user,
     advance,
     decided,
-    engine,
-    fast_sleep,
-    sim,
-    storage,
-    strategy_file,
+    guarded_runtime,
     wait_for,
 )
 from tests.support.sim import make_gateway
-from xraybot.data.feed import FeedSettings
-from xraybot.exchange.port import ExchangeGateway
 from xraybot.model.signals import IntentKind
-from xraybot.runtime.clock import LiveClock
-from xraybot.runtime.embedded import EmbeddedRuntime, EmbeddedSettings
-from xraybot.runtime.embedded_users import GatewayFactory, RunUser, load_users
-from xraybot.storage import SqlJournal, SqlOrderRepository
+from xraybot.runtime.embedded_users import load_users
+from xraybot.storage import SqlJournal
 from xraybot.storage.kill_switch import SqlKillSwitch
 from xraybot.storage.users import SqlUserRepository
-from xraybot.users.credentials import ApiCredentials
-
-__all__ = ["engine", "sim", "storage", "strategy_file"]  # fixtures shared with test_embedded
-
-LiveFactory = Callable[[RunUser, ApiCredentials], Awaitable[ExchangeGateway]]
-
-
-def guarded_runtime(
-    sim: Sim,
-    users: list[RunUser],
-    engine: Any,
-    public: CountingGateway,
-    *,
-    reconcile_every_ms: int | None = None,
-    live: LiveFactory | None = None,
-    keys: dict[str, ApiCredentials] | None = None,
-) -> EmbeddedRuntime:
-    async def public_for(exchange: str) -> ExchangeGateway:
-        return public  # type: ignore[return-value]
-
-    async def open_credentials(user_id: str) -> ApiCredentials:
-        assert keys is not None
-        return keys[user_id]
-
-    settings = EmbeddedSettings(
-        allow_live=live is not None,
-        feed=FeedSettings(window=500, grace_s=0, clock_margin_ms=0, time_sync_s=3600),
-        feed_clock=sim.clock.now_ms,
-        sleep=fast_sleep,
-        kill_switch=SqlKillSwitch(engine).read,
-        reconcile_every_ms=reconcile_every_ms,
-    )
-    return EmbeddedRuntime(
-        users,
-        gateways=GatewayFactory(
-            public=public_for, open_credentials=open_credentials, live_gateway=live
-        ),
-        journal=SqlJournal(engine),
-        orders=SqlOrderRepository(engine),
-        clock=LiveClock(sim.clock.now_ms),
-        settings=settings,
-    )
 
 
 async def open_symbols(engine: Any, user_id: str) -> list[str]:

@@ -9,21 +9,24 @@ the cooldown ends, and the entry goes out on the first candle after it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.test_restart_protection import (
+import pytest
+
+from tests.sim.fakes import START_MS, Sim
+from tests.support.restart import (
     MINUTE,
     STRATEGY,
     SYMBOL,
-    engine,
+    fake_sim,
+    journal_engine,
     kinds,
     runtime_for,
-    sim,
     wait_for,
 )
-from tests.sim.fakes import START_MS, Sim
 from tests.support.sim import make_gateway
 from xraybot.model.users import TradingMode, UserProfile
 from xraybot.runtime.embedded import EmbeddedRuntime
@@ -32,7 +35,18 @@ from xraybot.runtime.embedded_users import load_users
 from xraybot.storage import SqlJournal
 from xraybot.storage.users import SqlUserRepository
 
-__all__ = ["engine", "sim"]  # pytest fixtures, shared with test_restart_protection
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    with fake_sim() as running:
+        yield running
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Any]:
+    async with journal_engine(tmp_path) as eng:
+        yield eng
+
 
 COOLDOWN_MS = 5 * MINUTE
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.trading.test_step import market
+from tests.support.markets import market
 from xraybot.model.fills import Position, Trade
 from xraybot.model.market import MarketKind
 from xraybot.model.signals import Direction

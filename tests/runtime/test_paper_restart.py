@@ -8,15 +8,13 @@ paper wallet and position equals the one the first run ended with, and trading g
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runtime.test_embedded import (
-    MINUTE,
+from tests.support.embedded import (
     STRATEGY,
     SWAP,
     CountingGateway,
@@ -24,31 +22,15 @@ from tests.runtime.test_embedded import (
     add_user,
     advance,
     decided,
-    fast_sleep,
     wait_for,
 )
-from tests.support.servers import serve_asgi
-from tests.support.sim import START_MS, make_gateway
-from xraybot.data.feed import FeedSettings
+from tests.support.paper_restart import runtime_for
+from tests.support.sim import make_gateway
 from xraybot.exchange.paper import PaperGateway
-from xraybot.exchange.port import ExchangeGateway
 from xraybot.matching.ledger import LedgerPosition
 from xraybot.model.fills import Position
-from xraybot.runtime.clock import LiveClock
-from xraybot.runtime.embedded import EmbeddedRuntime, EmbeddedSettings
-from xraybot.runtime.embedded_users import GatewayFactory, RunUser, journal_fills, load_users
-from xraybot.sim.app import create_app
-from xraybot.sim.clock import SimClock
-from xraybot.sim.config import RateLimits, SimConfig
-from xraybot.sim.synthetic import SyntheticMarket
-from xraybot.storage import (
-    SqlJournal,
-    SqlOrderRepository,
-    StorageConfig,
-    create_engine,
-    migrate,
-)
-from xraybot.storage.journal_queries import SqlJournalQueries
+from xraybot.runtime.embedded_users import load_users
+from xraybot.storage import SqlJournal
 from xraybot.storage.users import SqlUserRepository
 
 SPOT = "BTC/USDT"
@@ -56,61 +38,9 @@ PAIRS = [("ps", SPOT), ("pw", SWAP)]
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[Sim]:
-    clock = SimClock(START_MS - START_MS % MINUTE + 30_000, speed=0)
-    market = SyntheticMarket(clock, n_symbols=12, seed=11)
-    config = SimConfig(match_interval_ms=0, rate_limits=RateLimits(enabled=False))
-    with serve_asgi(create_app(config, market)) as url:
-        yield Sim(url, clock)
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> StorageConfig:
-    config = StorageConfig(data_dir=tmp_path / "data")
-    migrate.upgrade(config.sqlalchemy_url())
-    return config
-
-
-@pytest.fixture
-async def engine(storage: StorageConfig) -> AsyncIterator[Any]:
-    eng = create_engine(storage)
-    yield eng
-    await eng.dispose()
-
-
-class RecordingFactory(GatewayFactory):
-    """The runtime's factory, keeping each paper gateway so the test can read its ledger."""
-
-    made: dict[str, PaperGateway]
-
-    async def paper(self, user: RunUser, positions: Any) -> PaperGateway:
-        gateway = await super().paper(user, positions)
-        self.made[user.user_id] = gateway
-        return gateway
-
-
-def runtime_for(sim: Sim, users: list[RunUser], engine: Any, public: CountingGateway) -> Any:
-    async def public_for(exchange: str) -> ExchangeGateway:
-        return public  # type: ignore[return-value]
-
-    factory = RecordingFactory(
-        public=public_for, paper_fills=journal_fills(SqlJournalQueries(engine))
-    )
-    factory.made = {}
-    settings = EmbeddedSettings(
-        feed=FeedSettings(window=500, grace_s=0, clock_margin_ms=0, time_sync_s=3600),
-        feed_clock=sim.clock.now_ms,
-        sleep=fast_sleep,
-    )
-    runtime = EmbeddedRuntime(
-        users,
-        gateways=factory,
-        journal=SqlJournal(engine),
-        orders=SqlOrderRepository(engine),
-        clock=LiveClock(sim.clock.now_ms),
-        settings=settings,
-    )
-    return runtime, factory
+def sim_seed() -> int:
+    # The synthetic prices these restart tests were written against (the default is 7).
+    return 11
 
 
 def account(gateway: PaperGateway) -> tuple[dict[str, Decimal], list[LedgerPosition]]:

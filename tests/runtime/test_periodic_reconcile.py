@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.test_embedded import (
+from tests.support.embedded import (
     MINUTE,
     SPOT,
     SWAP,
@@ -19,21 +19,15 @@ from tests.runtime.test_embedded import (
     add_user,
     advance,
     decided,
-    engine,
-    sim,
-    storage,
-    strategy_file,
+    guarded_runtime,
     wait_for,
 )
-from tests.runtime.test_kill_switch import guarded_runtime
 from tests.support.sim import make_gateway, make_order, new_account
 from xraybot.exchange.port import ExchangeGateway
 from xraybot.model.signals import Side
 from xraybot.runtime.embedded_users import RunUser, load_users
 from xraybot.storage.users import SqlUserRepository
 from xraybot.users.credentials import ApiCredentials
-
-__all__ = ["engine", "sim", "storage", "strategy_file"]  # fixtures shared with test_embedded
 
 
 async def test_a_position_opened_by_hand_stops_that_user_at_the_next_pass(

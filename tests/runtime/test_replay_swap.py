@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.support.logs import restored_logging
-from tests.test_parity import PRICE_TOLERANCE, SIM_TAKER_FEE, compared
+from tests.support.parity import PRICE_TOLERANCE, SIM_TAKER_FEE, compared
 from xraybot.backtest.results import BacktestSettings
 from xraybot.cli.app import main
 from xraybot.data.import_names import recognise

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.test_embedded import (
+import pytest
+
+from tests.support.embedded import (
     STRATEGY,
     SWAP,
     CountingGateway,
@@ -21,12 +23,7 @@ from tests.runtime.test_embedded import (
     decided,
     wait_for,
 )
-from tests.runtime.test_paper_restart import (
-    engine,  # noqa: F401  (fixtures)
-    runtime_for,
-    sim,  # noqa: F401
-    storage,  # noqa: F401
-)
+from tests.support.paper_restart import runtime_for
 from tests.support.sim import make_gateway
 from xraybot.model.signals import IntentKind, OrderType
 from xraybot.runtime.embedded_users import load_users
@@ -35,6 +32,12 @@ from xraybot.storage.users import SqlUserRepository
 
 SPOT = "BTC/USDT"
 PAIRS = [("rs", SPOT), ("rw", SWAP)]
+
+
+@pytest.fixture(scope="module")
+def sim_seed() -> int:
+    # The same simulator prices as test_paper_restart, which these tests were written on.
+    return 11
 
 
 def risk(market: str) -> dict[str, Any]:
@@ -63,8 +66,8 @@ async def resting_stops(orders: SqlOrderRepository, user_id: str) -> list[Any]:
 
 
 async def test_a_swap_stop_rests_once_and_survives_a_restart(
-    sim: Any,  # noqa: F811
-    engine: Any,  # noqa: F811
+    sim: Any,
+    engine: Any,
     tmp_path: Path,
 ) -> None:
     strategy = tmp_path / "always.py"

@@ -9,23 +9,16 @@ keys and secrets.
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.logs import restored_logging
+from tests.support.cli import Run, cli_session
 from tests.support.sim import new_account, serve_sim, sim_orders
-from xraybot.cli import app as cli_app
-from xraybot.cli import keys_cmd, run_cmd, users_cmd
 from xraybot.sim.config import RateLimits, SimConfig
-from xraybot.users.credentials import new_master_key
-
-Run = Callable[..., tuple[int, str, str]]
 
 STRATEGY = """
 from typing import ClassVar
@@ -64,28 +57,7 @@ def run(
     tmp_path: Path,
     sim_url: str,
 ) -> Run:
-    monkeypatch.setenv("XRAYBOT_STORAGE__DATA_DIR", str(tmp_path / "journal"))
-    monkeypatch.delenv("XRAYBOT_STORAGE__DATABASE_URL", raising=False)
-    monkeypatch.setenv("XRAYBOT_EXCHANGE__SIM_URL", sim_url)
-    monkeypatch.setenv("XRAYBOT_USERS__MASTER_KEY", new_master_key())
-    monkeypatch.delenv("XRAYBOT_USERS__PREVIOUS_MASTER_KEY", raising=False)
-    monkeypatch.setenv("XRAYBOT_RUNTIME__LOGGING__LEVEL", "DEBUG")
-    monkeypatch.setenv("COLUMNS", "200")
-    for name, register in (("users", users_cmd), ("keys", keys_cmd), ("run", run_cmd)):
-        if name not in cli_app.COMMANDS:
-            monkeypatch.setitem(cli_app.COMMANDS, name, register.register)
-
-    def invoke(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        with restored_logging(), pytest.raises(SystemExit) as caught:
-            cli_app.main(list(argv))
-        out = capsys.readouterr()
-        code = caught.value.code
-        return (code if isinstance(code, int) else 1), out.out, out.err
-
-    code, _, err = invoke("db", "upgrade")
-    assert code == 0, err
-    return invoke
+    return cli_session(monkeypatch, capsys, tmp_path / "journal", sim_url)
 
 
 def leaks(text: str, secrets: dict[str, str]) -> list[str]:

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.markets import btc_perpetual, spot
 from tests.support.sim import make_gateway, serve_sim
 from xraybot.data.store import CandleStore
 from xraybot.model.candles import Candles
 from xraybot.model.errors import ConfigError, InvalidInputError, UnknownSymbolError
-from xraybot.model.market import Market, MarketKind
+from xraybot.model.market import Market
 from xraybot.risk.limits import LIMIT_TOTAL, OpenPosition
 from xraybot.risk.profile import RiskProfile, load_risk_profile, risk_profile_from
 from xraybot.services.risk_explain import (
@@ -31,31 +32,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "risk.toml"
 HOUR = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 
-SWAP = Market(
-    exchange="test",
-    symbol="BTC/USDT:USDT",
-    base="BTC",
-    quote="USDT",
-    kind=MarketKind.SWAP,
-    price_tick=Decimal("0.1"),
-    amount_tick=Decimal("1"),
-    min_amount=Decimal("1"),
-    min_cost=Decimal("5"),
-    maker_fee_rate=Decimal("0"),
-    taker_fee_rate=Decimal("0.0002"),
-    contract_size=Decimal("0.0001"),
-    max_leverage=125,
-)
-SPOT = Market(
-    exchange="test",
-    symbol="BTC/USDT",
-    base="BTC",
-    quote="USDT",
-    price_tick=Decimal("0.01"),
-    amount_tick=Decimal("0.000001"),
-    min_cost=Decimal("5"),
-    taker_fee_rate=Decimal("0.001"),
-)
+SWAP = btc_perpetual(exchange="test")
+SPOT = spot("BTC/USDT", amount_tick="0.000001", exchange="test")
 
 
 def walk(n: int = 200, *, symbol: str = "BTC/USDT:USDT", seed: int = 3) -> Candles:

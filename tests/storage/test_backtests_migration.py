@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 
-from tests.storage.test_migrations import schema_differences
 from tests.support import services
+from tests.support.migrations import schema_differences
 from xraybot.storage import migrate, tables
 from xraybot.storage.backtests import SqlBacktestResults, StoredBacktest
 from xraybot.storage.db import engine_from_url

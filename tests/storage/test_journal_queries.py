@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.conftest import Backend
-from tests.contracts.test_journal_queries import DAY, round_trip
+from tests.support.journal import DAY, round_trip
 from xraybot.model import Trade
 from xraybot.model.errors import InvalidInputError
 from xraybot.storage import (

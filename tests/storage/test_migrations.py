@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
 from tests.support import services
+from tests.support.migrations import schema_differences
 from xraybot.model.errors import InvalidInputError
 from xraybot.storage import migrate, tables
 from xraybot.storage.db import engine_from_url
@@ -36,23 +34,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_fresh_url"
     url: str = request.getfixturevalue(fixture)
     return url
-
-
-async def schema_differences(url: str, metadata: sa.MetaData = tables.metadata) -> list[Any]:
-    engine = engine_from_url(url)
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: compare_metadata(
-                    MigrationContext.configure(
-                        sync,
-                        opts={"compare_type": True, "version_table": tables.VERSION_TABLE},
-                    ),
-                    metadata,
-                )
-            )
-    finally:
-        await engine.dispose()
 
 
 async def table_names(url: str) -> set[str]:

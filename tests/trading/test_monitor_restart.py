@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.trading.test_step import FLAT, LAST, NOW, candles, config
+from tests.support.step import FLAT, LAST, NOW, candles, config
 from xraybot.model.errors import InvalidInputError
 from xraybot.model.market import MarketKind
 from xraybot.model.orders import Order

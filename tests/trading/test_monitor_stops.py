@@ -16,8 +16,8 @@ import pytest
 
 from tests.sim.fakes import Sim, running_sim
 from tests.sim.fakes import test_config as fake_sim_config
+from tests.support.monitor import SPOT, SWAP, Desk, open_desk
 from tests.support.sim import make_gateway
-from tests.trading.test_monitor import SPOT, SWAP, Desk, open_desk
 from xraybot.model.orders import OrderStatus
 from xraybot.model.signals import IntentKind, OrderType
 from xraybot.risk.exits import ExitRules

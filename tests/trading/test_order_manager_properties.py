@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.support.order_manager import USER, Desk, intent, open_desk
 from tests.support.sim import admin, serve_sim
-from tests.trading.test_order_manager import USER, Desk, intent, open_desk
 from xraybot.model.errors import InvalidOrderError, TemporaryError
 from xraybot.model.orders import OrderStatus
 from xraybot.model.signals import OrderType

@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from tests.support.markets import swap_market
 from xraybot.exchange.port import OrderReport, PositionReport, TradeReport
 from xraybot.model.fills import Position
 from xraybot.model.ids import derive_client_order_id
-from xraybot.model.market import Market, MarketKind
 from xraybot.model.orders import Order, OrderStatus
 from xraybot.model.signals import Direction, IntentKind, OrderType, Side
 from xraybot.trading.reconcile_plan import ExchangeView, JournalView, ReconcilePlan, diff_state
@@ -20,20 +20,6 @@ HOUR = 3_600_000
 NOW = T0 + HOUR
 USER = "u1"
 SWAP = "BTC/USDT:USDT"
-
-
-def swap_market(symbol: str) -> Market:
-    base = symbol.split("/")[0]
-    return Market(
-        exchange="sim",
-        symbol=symbol,
-        base=base,
-        quote="USDT",
-        kind=MarketKind.SWAP,
-        price_tick=Decimal("0.01"),
-        amount_tick=Decimal(1),
-        max_leverage=20,
-    )
 
 
 def cid(n: int) -> str:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.trading.test_reconcile_plan import swap_market
+from tests.support.markets import swap_market
 from xraybot.exchange.port import ExchangeGateway, OrderReport, PositionReport, TradeReport
 from xraybot.model.fills import Position
 from xraybot.model.market import Market

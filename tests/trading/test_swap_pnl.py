@@ -14,15 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.order_manager import USER, Desk, ManualClock, no_sleep, open_desk, sqlite_config
 from tests.support.sim import START_MS, admin, make_gateway, serve_sim
-from tests.trading.test_order_manager import (
-    USER,
-    Desk,
-    ManualClock,
-    no_sleep,
-    open_desk,
-    sqlite_config,
-)
 from xraybot.exchange.paper import PaperGateway
 from xraybot.model.market import MarketKind
 from xraybot.model.orders import OrderStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.xray.test_regime import HOUR_MS, T0, candles_from_close, walk
+from tests.support.xray import HOUR_MS, T0, candles_from_close, walk
 from xraybot.model.candles import Candles
 from xraybot.model.errors import InvalidInputError
 from xraybot.xray.anomalies import (

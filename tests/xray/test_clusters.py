@@ -7,23 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.xray.test_correlation import universe
+from tests.support.xray import NAMES, two_groups, universe
 from xraybot.model.errors import InvalidInputError
 from xraybot.xray.clusters import cluster_matrix, cluster_symbols
 from xraybot.xray.correlation import correlation
-
-
-def two_groups(n: int = 400, seed: int = 5) -> np.ndarray:
-    """Return closes of 7 symbols: 4 driven by factor F, 3 by an independent factor G."""
-    rng = np.random.default_rng(seed)
-    f = 0.01 * rng.standard_normal(n)
-    g = 0.01 * rng.standard_normal(n)
-    noise = 0.005 * rng.standard_normal((n, 7))
-    returns = np.column_stack([f] * 4 + [g] * 3) + noise
-    return 10.0 * np.exp(np.cumsum(returns, axis=0))
-
-
-NAMES = ["F1/USDT", "F2/USDT", "F3/USDT", "F4/USDT", "G1/USDT", "G2/USDT", "G3/USDT"]
 
 
 def test_two_constructed_groups_come_out_as_two_clusters() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.xray.test_regime import HOUR_MS, T0, candles_from_close
+from tests.support.xray import HOUR_MS, T0, candles_from_close, universe
 from xraybot.model.candles import Candles
 from xraybot.model.errors import DataValidationError, InvalidInputError
 from xraybot.xray.correlation import (
@@ -28,10 +28,6 @@ def factor_paths(n: int, loadings: list[float], seed: int = 11) -> np.ndarray:
 def pearson(returns: np.ndarray) -> float:
     """Return numpy's correlation of the first two columns."""
     return float(np.corrcoef(returns[:, 0], returns[:, 1])[0, 1])
-
-
-def universe(closes: np.ndarray, names: list[str]) -> dict[str, Candles]:
-    return {name: candles_from_close(closes[:, j], name) for j, name in enumerate(names)}
 
 
 def test_the_matrix_is_numpys_corrcoef_of_the_log_returns() -> None:

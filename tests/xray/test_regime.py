@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.xray import HOUR_MS, T0, candles_from_close, walk
 from xraybot.model.candles import Candles
 from xraybot.model.errors import DataValidationError, InvalidInputError
 from xraybot.xray.regime import (
@@ -29,32 +30,6 @@ from xraybot.xray.regime import (
     regime_series,
     symbol_regime,
 )
-
-HOUR_MS = 3_600_000
-T0 = 1_735_689_600_000  # 2025-01-01T00:00Z
-
-
-def candles_from_close(
-    close: np.ndarray, symbol: str = "X/USDT", *, ts_ms: np.ndarray | None = None, seed: int = 0
-) -> Candles:
-    """Return hourly candles around a close path: open = previous close, small wicks."""
-    n = close.shape[0]
-    ts = np.arange(n, dtype=np.int64) * HOUR_MS + T0 if ts_ms is None else ts_ms
-    rng = np.random.default_rng(seed)
-    open_ = np.concatenate([close[:1], close[:-1]])
-    wick = 1.0 + 0.001 * rng.random(n)
-    high = np.maximum(open_, close) * wick
-    low = np.minimum(open_, close) / wick
-    volume = 100.0 * np.exp(0.2 * rng.standard_normal(n))
-    return Candles(symbol, "1h", ts, open_, high, low, close.astype(np.float64), volume)
-
-
-def walk(
-    n: int, drift: float, vol: float = 0.005, seed: int = 1, start: float = 100.0
-) -> np.ndarray:
-    """Return a geometric random walk with ``drift`` and ``vol`` per bar."""
-    rng = np.random.default_rng(seed)
-    return start * np.exp(np.cumsum(drift + vol * rng.standard_normal(n)))
 
 
 def test_a_steady_rise_is_an_uptrend() -> None:

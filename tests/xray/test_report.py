@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
-from tests.xray.test_clusters import NAMES, two_groups
-from tests.xray.test_correlation import universe
-from tests.xray.test_regime import HOUR_MS, T0, candles_from_close, walk
+from tests.support.xray import (
+    HOUR_MS,
+    NAMES,
+    T0,
+    candles_from_close,
+    external_references,
+    two_groups,
+    universe,
+    walk,
+)
 from xraybot.exchange.port import Ticker
 from xraybot.xray.report import XrayReport, build_report, with_screen
 from xraybot.xray.report_html import figures, render_html
@@ -158,29 +164,6 @@ def test_missing_parts_are_explained_not_fatal() -> None:
     added = with_screen(report, screen_result())
     assert "screen" not in added.notes
     assert added.requests == report.requests + 4
-
-
-class _References(HTMLParser):
-    """Collects what a page would load: src/href of tags, outside script and style text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if tag == "script" and name == "src":
-                self.found.append(f"<script src={value}>")
-            elif name in ("src", "href", "data") and value and not value.startswith("#"):
-                self.found.append(f"<{tag} {name}={value}>")
-
-
-def external_references(html: str) -> list[str]:
-    """Return every script src and every src/href that is not an in-page #anchor."""
-    parser = _References()
-    parser.feed(html)
-    parser.close()
-    return parser.found
 
 
 def _plot_data(html: str, div_id: str) -> list[dict[str, Any]]:

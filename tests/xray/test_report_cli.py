@@ -12,7 +12,7 @@ import typer
 
 from tests.support.logs import restored_logging
 from tests.support.sim import serve_sim
-from tests.xray.test_report import external_references
+from tests.support.xray import external_references
 from xraybot.cli import app as cli_app
 from xraybot.cli import xray_cmd
 from xraybot.sim.config import RateLimits, SimConfig

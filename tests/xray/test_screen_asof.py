@@ -10,85 +10,22 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.xray import DAY, HOUR, LISTINGS, MIDDLE, T0, fill
 from xraybot.data.store import CandleStore
 from xraybot.data.universe import UniverseStore
-from xraybot.model.candles import Candles
 from xraybot.model.errors import InvalidInputError
 from xraybot.xray.config import ScreenConfig
 from xraybot.xray.screen_result import ScreenResult
 from xraybot.xray.screener import run_screen
 
-HOUR = 3_600_000
-DAY = 24 * HOUR
-T0 = 1_735_689_600_000  # 2025-01-01T00:00Z
-END = T0 + 40 * DAY
 CONFIG = ScreenConfig(candles=60, min_listing_days=2, min_quote_volume="p30", top=5)
-# symbol -> (first candle, last candle end, price, hourly quote volume)
-LISTINGS = {
-    "AAA/USDT": (T0, END, 2.0, 90_000.0),
-    "BBB/USDT": (T0, END, 0.5, 40_000.0),
-    "CCC/USDT": (T0 + 5 * DAY, END, 10.0, 20_000.0),
-    "DDD/USDT": (T0, END, 0.01, 1_000.0),
-    "EEE/USDT": (T0 + 19 * DAY, END, 3.0, 60_000.0),  # new around the middle
-    "FFF/USDT": (T0, T0 + 12 * DAY, 1.0, 50_000.0),  # delisted after 12 days
-    "GGG/USDT": (T0 + 30 * DAY, END, 7.0, 80_000.0),  # listed late
-    "USDC/USDT": (T0, END, 1.0, 500_000.0),  # a stablecoin
-    "HHH/USDT:USDT": (T0, END, 4.0, 70_000.0),  # a swap: not in the spot universe
-}
-
-
-def series(symbol: str, first: int, end: int, price: float, volume: float) -> Candles:
-    rng = np.random.default_rng(zlib.crc32(symbol.encode()))  # hash() differs per run
-    ts = np.arange(first, end, HOUR, dtype=np.int64)
-    n = ts.shape[0]
-    sigma = 0.0001 if symbol.startswith("USDC") else 0.01
-    close = price * np.exp(np.cumsum(rng.normal(0, sigma, n)))
-    open_ = np.concatenate([[price], close[:-1]])
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, sigma, n))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, sigma, n))
-    base_volume = volume / close * rng.uniform(0.5, 1.5, n)
-    return Candles(symbol, "1h", ts, open_, high, low, close, base_volume)
-
-
-def wild_after(candles: Candles, as_of_ms: int) -> Candles:
-    """Return the series with every candle not closed by ``as_of_ms`` made absurd."""
-    late = candles.ts_ms + HOUR > as_of_ms
-    scale = np.where(late, 1000.0, 1.0)
-    return Candles(
-        candles.symbol,
-        candles.timeframe,
-        np.array(candles.ts_ms),
-        candles.open * scale,
-        candles.high * scale,
-        candles.low * scale,
-        candles.close * scale,
-        candles.volume * np.where(late, 1e6, 1.0),
-    )
-
-
-def fill(root: Path, as_of_ms: int | None) -> None:
-    """Store every listing: all of it (wild after as_of), or only what closed by as_of."""
-    store, universe = CandleStore(root), UniverseStore(root)
-    written = []
-    for symbol, (first, end, price, volume) in LISTINGS.items():
-        candles = series(symbol, first, end, price, volume)
-        candles = wild_after(candles, MIDDLE) if as_of_ms is None else candles.closed(as_of_ms)
-        if len(candles):
-            store.write("sim", candles)
-            written.append(candles)
-    universe.record_many_from_candles("sim", written)
-
-
-MIDDLE = T0 + 20 * DAY + 7 * HOUR
 
 
 def screen(root: Path, as_of_ms: int, source: Any = "sim", **kwargs: Any) -> ScreenResult:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.data.test_download import serve as serve_junk
+from tests.support.download import serve as serve_junk
 from tests.support.sim import make_gateway, serve_sim
 from xraybot.exchange.ccxt_gateway import CcxtGateway
 from xraybot.model.candles import Candles

@@ -1,4 +1,4 @@
-"""Helpers for the live-feed tests (no tests here): a driven clock, a small exchange, a feed.
+"""Helpers for the live-feed tests: a driven clock, a small exchange, a feed.
 
 ``FakeTime`` is the feed's injected clock and sleep: time moves only when a test advances
 it, stepping through every sleeper's deadline in order. ``FakeExchange`` implements the
@@ -218,8 +218,6 @@ class FakeExchange:
             raise UnknownSymbolError(f"the fake exchange lists no market {symbol!r}")
         return self._rows(symbol, timeframe, None, None, self.watch_rows)
 
-
-# -- driving a feed ----------------------------------------------------------------------
 
 BTC = ("BTC/USDT", "1m")
 ETH = ("ETH/USDT", "1m")
