@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.runtime.test_embedded import (
+from tests.support.embedded import (
     MINUTE,
     STRATEGY,
     CountingGateway,
@@ -88,15 +88,17 @@ def faulty_sim() -> Iterator[tuple[Sim, Counter[str]]]:
         yield Sim(url, clock), struck
 
 
-def handled(runtime: EmbeddedRuntime) -> int:
-    """Closed candles the runtime finished with, decided or failed (the next one retries)."""
-    return sum(runtime.stats.decisions[p] for p in PAIRS) + runtime.stats.errors
+def traded_through(runtime: EmbeddedRuntime) -> int:
+    """The newest candle every user has finished trading (decided or failed): after it, the
+    runtime sends nothing until the next candle closes. -1 before every user's first."""
+    done = runtime.stats.traded_through
+    return min((done.get(u, -1) for u in USERS), default=-1)
 
 
-async def wait_handled(runtime: EmbeddedRuntime, n: int, timeout_s: float = 8.0) -> bool:
+async def wait_traded(runtime: EmbeddedRuntime, ts_ms: int, timeout_s: float = 8.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while handled(runtime) < n:
+    while traded_through(runtime) < ts_ms:
         if loop.time() > deadline:
             return False  # a candle the feed never delivered: the next advance carries on
         await asyncio.sleep(0.01)
@@ -215,17 +217,18 @@ async def test_faults_never_double_an_order_nor_lose_one(
     try:
         await runtime.start()
         assert set(runtime.traders) == set(USERS), runtime.stats.refused
-        assert await wait_handled(runtime, len(PAIRS)), "the first decision"
+        assert await wait_traded(runtime, 0), "the first decision"
+        first = traded_through(runtime)
         admin(sim.url, "POST", "faults", {"spec": FAULTS})
         for k in range(CANDLES):
             await advance(sim)
-            missed += not await wait_handled(runtime, len(PAIRS) * (k + 2))
+            missed += not await wait_traded(runtime, first + (k + 1) * MINUTE)
         # Calm again: the first candle settles what the faults left unknown. Each pair
         # flips between flat and held every calm candle, so over two every position is seen.
         admin(sim.url, "POST", "faults", {"spec": ""})
         for k in range(CANDLES, CANDLES + 2):
             await advance(sim)
-            assert await wait_handled(runtime, len(PAIRS) * (k + 2)), f"calm candle {k + 2}"
+            assert await wait_traded(runtime, first + (k + 1) * MINUTE), f"calm candle {k + 2}"
             seen, placed, fills = await check_invariants(sim.url, engine, keys)
             for user_id, positions in seen.items():
                 held.setdefault(user_id, {}).update(positions)

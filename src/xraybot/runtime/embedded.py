@@ -100,6 +100,9 @@ class RunStats:
     refused: dict[str, str] = field(default_factory=dict)  # user id -> why
     live_refused: set[str] = field(default_factory=set)  # of those: live without allow_live
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (user, symbol)
+    # user -> open time of the newest closed candle whose trading finished (decided or
+    # failed: either way it sends nothing more); tests wait on it, errors can't count twice.
+    traded_through: dict[str, int] = field(default_factory=dict)
     submitted: list[Order] = field(default_factory=list)
     errors: int = 0
     guard: GuardStats = field(default_factory=GuardStats)  # kill switch, reconciliation
@@ -109,6 +112,7 @@ class RunStats:
             "refused": dict(self.refused),
             "live_refused": sorted(self.live_refused),
             "decisions": {f"{u} {s}": n for (u, s), n in sorted(self.decisions.items())},
+            "traded_through": dict(sorted(self.traded_through.items())),
             "submitted": [o.client_order_id for o in self.submitted],
             "errors": self.errors,
             **self.guard.as_dict(),
@@ -160,6 +164,7 @@ class EmbeddedRuntime:
             guard=self._guard,
             picker=self.picker,
             decisions=self.stats.decisions,
+            traded_through=self.stats.traded_through,
             submitted=self.stats.submitted,
             on_error=self._count_error,
         )

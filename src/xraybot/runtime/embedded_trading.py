@@ -133,6 +133,7 @@ class CandleTrading:
         guard: RuntimeGuard,
         picker: SymbolPicker,
         decisions: Counter[tuple[str, str]],
+        traded_through: dict[str, int],
         submitted: list[Order],
         on_error: Callable[[], None],
     ) -> None:
@@ -142,6 +143,7 @@ class CandleTrading:
         self._guard = guard
         self._picker = picker
         self._decisions = decisions
+        self._traded_through = traded_through
         self._submitted = submitted
         self._on_error = on_error
 
@@ -158,7 +160,11 @@ class CandleTrading:
                 trader.pending.setdefault(ts, {})[symbol] = event
                 trader.latest[symbol] = max(ts, trader.latest.get(symbol, ts))
             while (due := next_ready(trader.pending, trader.latest, trader.awaited())) is not None:
-                await self._trade(trader, trader.pending.pop(due))
+                try:
+                    await self._trade(trader, trader.pending.pop(due))
+                finally:
+                    user_id = trader.user.user_id
+                    self._traded_through[user_id] = max(due, self._traded_through.get(user_id, due))
 
     # -- one candle of the account ----------------------------------------------------------
 
