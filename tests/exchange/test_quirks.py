@@ -46,6 +46,7 @@ def test_mexc_quirks_hold_what_the_research_found() -> None:
     assert mexc.max_ohlcv("spot") == 500
     assert mexc.max_ohlcv("swap") == 2000
     assert len(mexc.leverage_param_sets) == 2
+    assert mexc.swap_plan_orders  # swap stops rest as plan orders; spot has none
 
 
 def test_sim_speaks_mexc_but_polls_and_uses_the_sim_url() -> None:
@@ -56,6 +57,7 @@ def test_sim_speaks_mexc_but_polls_and_uses_the_sim_url() -> None:
     assert not sim.supports_watch_ohlcv
     assert not sim.supports_watch_ticker
     assert sim.order_not_found_codes == MEXC.order_not_found_codes
+    assert sim.swap_plan_orders
 
 
 def test_other_ccxt_exchanges_get_a_generic_record_from_ccxts_capabilities() -> None:
@@ -64,6 +66,7 @@ def test_other_ccxt_exchanges_get_a_generic_record_from_ccxts_capabilities() -> 
     assert binance.trust_ccxt_active
     assert binance.supports_watch_ohlcv  # ccxt.pro binance has watchOHLCV
     assert binance.leverage_param_sets == ({},)
+    assert not binance.swap_plan_orders  # stops watched locally until its triggers are spoken
 
 
 @pytest.mark.parametrize("bad", ["nosuchex", "MEXC", "", "mexc "])

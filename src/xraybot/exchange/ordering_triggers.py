@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from xraybot.exchange.account_parsing import parse_order
-from xraybot.exchange.config import SIM_EXCHANGE_ID
 from xraybot.exchange.errors import TRANSLATABLE, translate
 from xraybot.exchange.parsing import raw_info
 from xraybot.exchange.port import OrderReport
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Exchanges whose swap trigger orders this module speaks (MEXC's plan orders).
-PLAN_ORDER_EXCHANGES = frozenset({"mexc", SIM_EXCHANGE_ID})
 _PLAN_LIST = "contractPrivateGetPlanorderListOrders"
 _PAGE = 100
 _TRIGGER_AT_OR_ABOVE, _TRIGGER_AT_OR_BELOW = 1, 2
@@ -53,7 +50,8 @@ _PLAN_STATES: Mapping[str, OrderStatus] = {
 
 
 class TriggerDesk:
-    """The trigger-order half of the OrderDesk (swap markets of PLAN_ORDER_EXCHANGES)."""
+    """The trigger-order half of the OrderDesk (swap markets of exchanges whose quirks say
+    ``swap_plan_orders``)."""
 
     def __init__(self, desk: OrderDesk, client: Any, quirks: ExchangeQuirks) -> None:
         self._desk = desk
@@ -62,7 +60,7 @@ class TriggerDesk:
 
     def supported(self, market: Market) -> bool:
         """Whether a stop on ``market`` can rest on the exchange."""
-        return market.kind is MarketKind.SWAP and self._quirks.exchange_id in PLAN_ORDER_EXCHANGES
+        return market.kind is MarketKind.SWAP and self._quirks.swap_plan_orders
 
     def stop_price(self, order: Order, market: Market) -> Any:
         """The trigger on the tick, rounded so it never fires later than asked."""

@@ -62,6 +62,9 @@ class ExchangeQuirks:
     swap_client_id_lookup_params: tuple[str, str] = ("symbol", "clientOrderId")
     swap_order_params: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
     swap_leverage_param: str | None = None  # create_order param carrying the leverage
+    # Swap stops rest as MEXC-style plan orders (exchange.ordering_triggers); False: the
+    # position monitor watches stops locally.
+    swap_plan_orders: bool = False
     # set_leverage is called once per entry (MEXC: cross margin, long and short sides).
     leverage_param_sets: tuple[Mapping[str, Any], ...] = (_frozen({}),)
     # Market data.
@@ -103,6 +106,7 @@ MEXC = ExchangeQuirks(
     swap_client_id_lookup_params=("symbol", "external_oid"),
     swap_order_params=_frozen({"openType": 2}),  # cross margin
     swap_leverage_param="leverage",
+    swap_plan_orders=True,  # planorder/place; spot has no trigger orders (research §2)
     leverage_param_sets=(
         _frozen({"openType": 2, "positionType": 1}),
         _frozen({"openType": 2, "positionType": 2}),
