@@ -140,10 +140,3 @@ def test_bad_config_and_unknown_symbol_exit_2(run: Run, tmp_path: Path) -> None:
     code, _, err = run("--symbol", "NOPE/USDT")
     assert code == 2
     assert "NOPE/USDT" in err
-
-
-def test_users_are_not_available_yet(run: Run) -> None:
-    code, _, err = run("--user", "alice", "--symbol", "BTC/USDT")
-    assert code == 2
-    assert "users are not available yet" in err
-    assert "--config" in err

@@ -1,16 +1,17 @@
 """``xraybot risk explain``: what the risk layer would decide for the next entry, and why.
 
-Until users exist (issue 8) a TOML file with a ``[risk]`` table (``examples/risk.toml``)
-stands for the user. The market and recent candles come through the exchange gateway (the
-store's candles when it holds the latest ones); the rules run in ``services.risk_explain``.
-Tables for people, ``--json PATH`` for programs.
+The profile is a registered user's (``--user U``: their own profile, exchange and book, see
+``services.risk_explain_user``) or a TOML file's ``[risk]`` table (``--config``,
+``examples/risk.toml``), never both. The market and recent candles come through the exchange
+gateway (the store's candles when it holds the latest ones); the rules run in
+``services.risk_explain``. Tables for people, ``--json PATH`` for programs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,13 +23,22 @@ from xraybot.cli.state import state_of
 from xraybot.model.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from xraybot.exchange.config import ExchangeConfig
+    from xraybot.exchange.port import ExchangeGateway
+    from xraybot.model.candles import Candles
+    from xraybot.model.market import Market
     from xraybot.risk.profile import RiskProfile
     from xraybot.services.risk_explain import RiskExplanation
+    from xraybot.storage.config import StorageConfig
 
-USERS_NOT_YET = (
-    "users are not available yet (they arrive with issue 8); pass --config FILE with a "
-    "[risk] table (see examples/risk.toml) to stand for the user."
+_T = TypeVar("_T")
+DEFAULT_EQUITY = 1000.0
+
+ONE_PROFILE = (
+    "--user {user} and --config {config} both name a risk profile; found both. Pass one: "
+    "--user uses the user's own profile and book, --config a [risk] table (examples/risk.toml)."
 )
 
 
@@ -49,24 +59,36 @@ def explain(
         Path | None,
         typer.Option(
             "--config",
-            help="TOML file with a \\[risk] table (examples/risk.toml) standing for the "
+            help="TOML file with a \\[risk] table (examples/risk.toml) standing for a "
             "user; default: the built-in profile (1x, 10 % of equity, no stop).",
             dir_okay=False,
         ),
     ] = None,
     user: Annotated[
-        str | None, typer.Option("--user", help="A user id (available with issue 8).")
+        str | None,
+        typer.Option(
+            "--user",
+            help="A registered user: their own profile, exchange, open positions and closed "
+            "trades (not with --config).",
+        ),
     ] = None,
     symbol: Annotated[
         str, typer.Option("--symbol", help="BTC/USDT: the swap for a swap profile.")
     ] = "BTC/USDT",
     exchange: Annotated[
         str | None,
-        typer.Option(help="mexc, sim or another ccxt exchange id; default from the config."),
+        typer.Option(
+            help="mexc, sim or another ccxt exchange id; default the user's, else the config's."
+        ),
     ] = None,
     equity: Annotated[
-        float, typer.Option("--equity", help="Account equity in the quote currency.")
-    ] = 1000.0,
+        float | None,
+        typer.Option(
+            "--equity",
+            help="Account equity in the quote currency; default 1000, for a paper --user "
+            "their paper balance plus realized PnL (a live --user must pass it).",
+        ),
+    ] = None,
     direction: Annotated[str, typer.Option("--direction", help="long or short.")] = "long",
     data_dir: Annotated[
         Path | None,
@@ -80,23 +102,56 @@ def explain(
     json_path: JsonPath = None,
 ) -> None:
     """Explain the sizing, leverage, limits and protections decision for the next entry."""
-    if user is not None:
-        raise InvalidInputError(f"--user {user}: {USERS_NOT_YET}")
     from xraybot.data.config import resolve_data_dir
     from xraybot.exchange.quirks import quirks_for
     from xraybot.risk.profile import RiskProfile, load_risk_profile
 
-    profile = load_risk_profile(config_path) if config_path is not None else RiskProfile()
-    exchange_config = state_of(ctx).context().config.exchange
-    exchange_id = exchange or exchange_config.exchange
-    quirks_for(exchange_id)  # an unknown exchange fails here, naming it
+    config = state_of(ctx).context().config
     root = resolve_data_dir(data_dir)
-    result = asyncio.run(
-        _run(exchange_config, exchange_id, profile, symbol, equity, direction, root)
-    )
+    if user is not None:
+        if config_path is not None:
+            raise InvalidInputError(ONE_PROFILE.format(user=user, config=config_path))
+        result = asyncio.run(
+            _run_user(
+                config.exchange, config.storage, user, exchange, symbol, equity, direction, root
+            )
+        )
+    else:
+        profile = load_risk_profile(config_path) if config_path is not None else RiskProfile()
+        exchange_id = exchange or config.exchange.exchange
+        quirks_for(exchange_id)  # an unknown exchange fails here, naming it
+        result = asyncio.run(
+            _run(
+                config.exchange,
+                exchange_id,
+                profile,
+                symbol,
+                DEFAULT_EQUITY if equity is None else equity,
+                direction,
+                root,
+            )
+        )
     if json_path is not None:
         write_json(json_path, result.to_dict())
     print_explanation(result, stdout())
+
+
+async def _with_gateway(
+    exchange_config: ExchangeConfig,
+    exchange_id: str,
+    work: Callable[[ExchangeGateway], Awaitable[_T]],
+) -> _T:
+    """Run ``work`` on the public gateway of ``exchange_id``, then close the pool."""
+    from xraybot.runtime.exchanges import build_limiter, build_pool, public_gateway
+
+    limiter = build_limiter(exchange_config)
+    pool = build_pool(exchange_config, limiter)
+    try:
+        return await work(await public_gateway(pool, exchange_id))
+    finally:
+        await pool.close()
+        if limiter is not None:
+            await limiter.aclose()
 
 
 async def _run(
@@ -109,23 +164,17 @@ async def _run(
     root: Path,
 ) -> RiskExplanation:
     from xraybot.data.store import CandleStore
-    from xraybot.runtime.exchanges import build_limiter, build_pool, public_gateway
     from xraybot.services.risk_explain import explain_entry, fetch_inputs
 
-    limiter = build_limiter(exchange_config)
-    pool = build_pool(exchange_config, limiter)
     with _progress(stderr()) as bar:
-        task = bar.add_task(f"markets of {exchange_id}", total=3)
-        try:
-            gateway = await public_gateway(pool, exchange_id)
-            bar.update(task, advance=1, description=f"{symbol} candles")
-            market, candles, source, now_ms = await fetch_inputs(
-                gateway, profile, symbol, store=CandleStore(root)
-            )
-        finally:
-            await pool.close()
-            if limiter is not None:
-                await limiter.aclose()
+        task = bar.add_task(f"{symbol} on {exchange_id}", total=2)
+
+        async def fetch(
+            gateway: ExchangeGateway,
+        ) -> tuple[Market, Candles, str, int]:
+            return await fetch_inputs(gateway, profile, symbol, store=CandleStore(root))
+
+        market, candles, source, now_ms = await _with_gateway(exchange_config, exchange_id, fetch)
         bar.update(task, advance=1, description="risk rules")
         result = explain_entry(
             profile,
@@ -139,6 +188,55 @@ async def _run(
         )
         bar.update(task, advance=1, description="done")
     return result
+
+
+async def _run_user(
+    exchange_config: ExchangeConfig,
+    storage: StorageConfig,
+    user_id: str,
+    exchange: str | None,
+    symbol: str,
+    equity: float | None,
+    direction: str,
+    root: Path,
+) -> RiskExplanation:
+    """The user's profile and book from the journal's database, the market from the exchange."""
+    from xraybot.data.store import CandleStore
+    from xraybot.exchange.quirks import quirks_for
+    from xraybot.services.fees import FeeService
+    from xraybot.services.risk_explain_user import explain_user_entry, load_user, require_equity
+    from xraybot.storage.db import create_engine
+    from xraybot.storage.fees import SqlFeeStore
+    from xraybot.storage.journal import SqlJournal
+    from xraybot.storage.journal_queries import SqlJournalQueries
+    from xraybot.storage.users import SqlUserRepository
+
+    engine = create_engine(storage)
+    try:
+        users = SqlUserRepository(engine)
+        user = await load_user(users, user_id)
+        require_equity(user, equity)  # before any network call
+        exchange_id = exchange or user.settings.exchange
+        quirks_for(exchange_id)
+        fees = FeeService(SqlFeeStore(engine), SqlJournalQueries(engine), users)
+
+        async def work(gateway: ExchangeGateway) -> RiskExplanation:
+            return await explain_user_entry(
+                gateway,
+                SqlJournal(engine),
+                fees,
+                user,
+                symbol=symbol,
+                equity=equity,
+                direction=direction,
+                store=CandleStore(root),
+            )
+
+        with _progress(stderr()) as bar:
+            bar.add_task(f"{user_id}: {symbol} on {exchange_id}", total=None)
+            return await _with_gateway(exchange_config, exchange_id, work)
+    finally:
+        await engine.dispose()
 
 
 def _progress(console: Console) -> Progress:
@@ -206,7 +304,8 @@ def print_explanation(result: RiskExplanation, console: Console) -> None:
     """Print each rule's decision with its numbers, then the verdict."""
     m = result.market
     title = (
-        f"{result.exchange} {m.symbol} ({m.kind.value}), {result.direction}, equity "
+        ("" if result.user is None else f"user {result.user}: ")
+        + f"{result.exchange} {m.symbol} ({m.kind.value}), {result.direction}, equity "
         f"{result.equity:,.2f} {m.quote}"
     )
     console.print(_rows(title, _market_rows(result)))

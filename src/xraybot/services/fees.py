@@ -241,6 +241,12 @@ class FeeService:
         realized = await self._realized(account.user_id, account.opened_ts_ms, ts_ms)
         return account.opening_equity + sum((f.amount for f in flows), ZERO) + realized
 
+    async def paper_equity(self, user_id: str, at_ms: int) -> Decimal:
+        """A paper user's realized equity just before ``at_ms``: their ``paper.balance`` plus
+        the net PnL of every trade they closed before then."""
+        settings, _ = await self._settings(user_id, "read the paper equity")
+        return settings.paper.balance + await self._realized(user_id, None, at_ms)
+
     async def open(
         self,
         user_id: str,
@@ -259,7 +265,7 @@ class FeeService:
                     f"found no --equity. Pass their account's equity now, e.g. "
                     f"`xraybot fees open --user {user_id} --equity 25000`."
                 )
-            equity = settings.paper.balance + await self._realized(user_id, None, at)
+            equity = await self.paper_equity(user_id, at)
         chosen = settings.fees.performance_rate if rate is None else rate
         opened = FeeAccount.open(user_id, chosen, equity, at)  # validates rate, equity, time
         account = StoredFeeAccount(

@@ -2,7 +2,8 @@
 
 For one symbol it reads the market (ticks, minimums, fees, maximum leverage) and recent
 closed candles, measures volatility (NATR) and the ATR the exits use, and asks each rule in
-turn what the live engine would: the protections (a fresh state: no trade history yet),
+turn what the live engine would: the protections (a fresh state, or a user's chain fed from
+their journal: ``services.risk_explain_user``),
 the leverage (``risk.leverage``), the size (``risk.sizing``, scaled by dynamic risk), the
 limits (``risk.limits``, on the book given, empty by default) and the deposit the
 configuration needs on this market (``risk.deposit``). Before any of it the profile is
@@ -101,11 +102,13 @@ class RiskExplanation:
     notional: Decimal
     verdict: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    user: str | None = None  # the registered user whose profile and book were used
 
     def to_dict(self) -> dict[str, Any]:
         m = self.market
         return {
             "exchange": self.exchange,
+            "user": self.user,
             "symbol": m.symbol,
             "timeframe": self.timeframe,
             "direction": self.direction,
@@ -222,11 +225,14 @@ def explain_entry(
     source: str = "exchange",
     positions: Sequence[OpenPosition] = (),
     clusters: Mapping[str, int] | None = None,
+    chain: ProtectionChain | None = None,
 ) -> RiskExplanation:
     """Explain the next ``direction`` entry on ``market`` for an account of ``equity``.
 
-    ``candles`` are closed candles of ``profile.timeframe``, oldest first. Raises
-    ConfigError when the profile can never trade this market with this equity.
+    ``candles`` are closed candles of ``profile.timeframe``, oldest first. ``positions`` are
+    the other open positions the limits count; ``chain`` the account's protection chain with
+    its history (default: a fresh one). Raises ConfigError when the profile can never trade
+    this market with this equity.
     """
     if not (math.isfinite(equity) and equity > 0):
         raise InvalidInputError(f"equity must be a number > 0; found {equity!r}.")
@@ -247,11 +253,14 @@ def explain_entry(
         volatility=entry.volatility,
     )
     notes: list[str] = []
-    chain = ProtectionChain(profile.protections, [market.symbol])
+    if chain is None:
+        chain = ProtectionChain(profile.protections, [market.symbol])
+        notes.append("protections start from a fresh state: no trades or equity marks recorded yet")
+    else:
+        chain.add_symbols([market.symbol])
     protections = chain.check(market.symbol, now_ms)
     ratio = math.nan if entry.volatility_ratio is None else entry.volatility_ratio
     scale = chain.scale(ratio)
-    notes.append("protections start from a fresh state: no trades or equity marks recorded yet")
     leverage, lev = _leverage(profile, market, entry, side, notes)
     sizing = _size(profile, market, entry, equity, lev, scale.scale, notes)
     limits = None
@@ -415,7 +424,9 @@ def _verdict(
     """Return whether the entry may open and the lines that say why (not)."""
     lines = []
     if not protections.allowed:
-        lines.append(f"blocked by the {protections.blocked_by} protection")
+        until = protections.to_dict()["until"]
+        when = "" if until is None else f" ({until})"
+        lines.append(f"blocked by the {protections.blocked_by} protection{when}")
     if leverage is not None and not leverage.ok:
         lines.append("the liquidation would come before the stop, even at 1x")
     if not sizing.ok:
