@@ -17,16 +17,13 @@ rules bound and the replay applied them.
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
 
 import pytest
 
+from tests.support.parity import sample, trips
 from xraybot.backtest.portfolio import run_portfolio
 from xraybot.backtest.results import BacktestSettings, TradeRecords
 from xraybot.backtest.risk_results import RiskSettings
-from xraybot.data.import_names import recognise
-from xraybot.data.importers import load
-from xraybot.data.sample import sample_dir
 from xraybot.model.candles import Candles
 from xraybot.risk.exits import ExitRules
 from xraybot.risk.limits import LimitSettings
@@ -58,23 +55,6 @@ SETTINGS = BacktestSettings(
     ),
     risk_rules=True,
 )
-Trip = tuple[int, int, int]
-
-
-@cache
-def sample(base: str) -> Candles:
-    return load(recognise(sample_dir() / "binance" / f"{base}_USDT-1h.csv.gz")).tail(CANDLES)
-
-
-def trips(trades: TradeRecords) -> list[Trip]:
-    return list(
-        zip(
-            trades.entry_ts.tolist(),
-            trades.exit_ts.tolist(),
-            trades.direction.tolist(),
-            strict=True,
-        )
-    )
 
 
 def entering_from(strategy: Strategy, first_ms: int) -> Strategy:
@@ -92,7 +72,7 @@ def entering_from(strategy: Strategy, first_ms: int) -> Strategy:
 
 @pytest.fixture(scope="module")
 def replayed() -> tuple[dict[str, TradeRecords], int]:
-    series = {c.symbol: c for c in (sample(b) for b in BASES)}
+    series = {c.symbol: c for c in (sample(b, CANDLES) for b in BASES)}
     result = replay(series, load_strategy(STRATEGY), None, SETTINGS)
     assert result.errors == 0
     return dict(result.trades), max(result.first_decision_ts.values())
@@ -104,7 +84,7 @@ def kernel_trades(
     """The portfolio kernel's trades per symbol (entries from ``first_ms`` on) and what its
     risk layer refused, per reason."""
     strategy = entering_from(load_strategy(STRATEGY), first_ms)
-    result = run_portfolio([sample(b) for b in BASES], strategy, None, settings)
+    result = run_portfolio([sample(b, CANDLES) for b in BASES], strategy, None, settings)
     return {r.symbol: r.trades for r in result.results}, result.blocked
 
 

@@ -18,8 +18,9 @@ Trip = tuple[int, int, int]
 
 
 @cache
-def sample(base: str) -> Candles:
-    return load(recognise(sample_dir() / "binance" / f"{base}_USDT-1h.csv.gz")).tail(CANDLES)
+def sample(base: str, candles: int = CANDLES) -> Candles:
+    """The last ``candles`` 1h candles of the bundled Binance sample of ``base``/USDT."""
+    return load(recognise(sample_dir() / "binance" / f"{base}_USDT-1h.csv.gz")).tail(candles)
 
 
 def trips(trades: TradeRecords) -> list[Trip]:
