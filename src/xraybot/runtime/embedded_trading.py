@@ -13,7 +13,7 @@ until another symbol delivers the next candle), then, under the user's lock:
 2. the trades the journal closed since are fed to the protections (``embedded_account``),
    then the account's equity marked at the candle's closes;
 3. exits: each held symbol's step decides (exit signal, time exit) and its CLOSE is sent;
-   the trades they closed are fed to the protections;
+   the trades they closed are fed to the protections as each entry is judged;
 4. entries: the flat symbols with an entry signal, strongest signal first then in symbol
    order (the kernel's stable sort), each decided against the account as it stands after
    the ones before it: the protections, the sizing, the limits with every other open
@@ -189,8 +189,6 @@ class CandleTrading:
             await self._safely(user_id, symbol, self._exit_or_rank(trader, item, key))
             if key[0] is not None:
                 flat.append((key[0], order, symbol))
-        if flat:
-            await self._safely(user_id, "*", self._catch_up(trader, first))
         for _, _, symbol in sorted(flat):
             item = ready[symbol]
             if await self._safely(user_id, symbol, self._enter(trader, item)):
@@ -225,25 +223,20 @@ class CandleTrading:
 
     async def _mark(self, trader: Trader, item: _Ready) -> bool:
         """Feed the exits since the last candle, then the equity at this candle's close."""
-        book = await self._catch_up_book(trader, item)
-        trader.risk.record_equity(item.now_ms - 1, book.equity)
-        return True
-
-    async def _catch_up(self, trader: Trader, item: _Ready) -> bool:
-        await self._catch_up_book(trader, item)
-        return True
-
-    async def _catch_up_book(self, trader: Trader, item: _Ready) -> Book:
         book = await self._book(trader, item.config)
         await trader.risk.catch_up(self._journal, book.equity)
-        return book
+        trader.risk.record_equity(item.now_ms - 1, book.equity)
+        return True
 
     async def _decide(
         self, trader: Trader, item: _Ready, *, protected: bool
     ) -> tuple[StepDecision, bool]:
         """The step's decision on the candle, and whether the symbol is held."""
         symbol = item.config.market.symbol
-        account = trader.risk.view(await self._book(trader, item.config), symbol)
+        book = await self._book(trader, item.config)
+        if protected:  # the trades this candle's exits closed count before an entry is judged
+            await trader.risk.catch_up(self._journal, book.equity)
+        account = trader.risk.view(book, symbol)
         now = max(item.now_ms, self._clock.now_ms())
         chain = trader.risk.chain if protected else None
         held = account.position is not None and account.position.is_open
